@@ -1,0 +1,14 @@
+/* cmd.h — the synack CLI's subcommands, one file each. */
+#ifndef SYNACK_TOOLS_CMD_H
+#define SYNACK_TOOLS_CMD_H
+
+/* Exit statuses shared by every subcommand. */
+#define EXIT_OK 0
+#define EXIT_FAIL 1  /* the command ran and found a failure (a script failed...) */
+#define EXIT_USAGE 2 /* bad arguments or unreadable input: one line on stderr */
+
+int cmd_demo(int argc, char **argv);
+int cmd_script(int argc, char **argv);
+int cmd_trace(int argc, char **argv);
+
+#endif

@@ -1,0 +1,9 @@
+/* demo.c — placeholder until the subcommand lands (replaced in this session). */
+#include <stdio.h>
+#include "cmd.h"
+int cmd_demo(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	fprintf(stderr, "synack demo: not built yet\n");
+	return EXIT_FAIL;
+}
