@@ -26,6 +26,7 @@
 #ifndef SYNACK_SYNACK_H
 #define SYNACK_SYNACK_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

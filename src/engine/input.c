@@ -1,0 +1,472 @@
+/* input.c — segment arrival, in the order of RFC 9293 section 3.10.7:
+ * SYN-SENT (3.10.7.3), then for the other states (3.10.7.4): check sequence,
+ * check RST, check SYN, check ACK, process text, check FIN. Where Linux goes
+ * beyond the RFC (RFC 5961 challenge ACKs, its sequence test, CLOSE-WAIT
+ * resets reported as EPIPE) the comment says so. */
+#include "engine/internal.h"
+
+#define RTO_FALLBACK_MS 3000 /* RFC 6298 5.7, Linux TCP_TIMEOUT_FALLBACK */
+
+static uint32_t seg_len(const wire_seg *seg)
+{
+	return seg->payload_len + ((seg->flags & WIRE_SYN) ? 1 : 0) + ((seg->flags & WIRE_FIN) ? 1 : 0);
+}
+
+/* RFC 6298 section 2 with Linux's floor: RTO = SRTT + max(4 RTTVAR, RTO_min). */
+void conn_rtt_sample(synack_conn *c, uint32_t rtt_us)
+{
+	const synack_config *cfg = &c->s->cfg;
+	uint64_t var4, rto_us;
+
+	if (rtt_us == 0)
+		rtt_us = 1;
+	if (c->srtt_us == 0) {
+		c->srtt_us = rtt_us;
+		c->rttvar_us = rtt_us / 2;
+	} else {
+		uint32_t delta = c->srtt_us > rtt_us ? c->srtt_us - rtt_us : rtt_us - c->srtt_us;
+		c->rttvar_us = (3 * c->rttvar_us + delta) / 4; /* beta = 1/4 */
+		c->srtt_us = (7 * c->srtt_us + rtt_us) / 8;     /* alpha = 1/8 */
+	}
+	var4 = 4ULL * c->rttvar_us;
+	if (var4 < (uint64_t)cfg->rto_min_ms * 1000)
+		var4 = (uint64_t)cfg->rto_min_ms * 1000;
+	rto_us = c->srtt_us + var4;
+	c->rto_ms = (uint32_t)((rto_us + 999) / 1000);
+	if (c->rto_ms > cfg->rto_max_ms)
+		c->rto_ms = cfg->rto_max_ms;
+}
+
+/* Karn's rule (RFC 6298 3): a timed segment gives a sample only if it was
+ * never retransmitted; otherwise the timestamp echo does (RFC 7323 4). */
+static void rtt_from_ack(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+
+	if ((c->flags & CF_RTT_TIMING) && seq_gt(seg->ack, c->rtt_seq)) {
+		c->flags &= (uint16_t)~CF_RTT_TIMING;
+		conn_rtt_sample(c, (uint32_t)((s->now - c->rtt_time) / NS_PER_US));
+		return;
+	}
+	if ((c->neg & NEG_TS) && (seg->opts.present & WIRE_HAS_TS) && seg->opts.ts_ecr) {
+		uint32_t ms = ts_now(s, c->ts_off) - seg->opts.ts_ecr;
+		if (ms < (uint32_t)s->cfg.rto_max_ms)
+			conn_rtt_sample(c, ms * 1000u);
+	}
+}
+
+static void take_peer_options(synack_conn *c, const wire_seg *seg)
+{
+	const wire_opts *o = &seg->opts;
+
+	if (!(o->present & WIRE_HAS_SACKOK))
+		c->neg &= (uint8_t)~NEG_SACK;
+	if (!(o->present & WIRE_HAS_TS))
+		c->neg &= (uint8_t)~NEG_TS;
+	if ((c->neg & NEG_WSCALE) && (o->present & WIRE_HAS_WSCALE)) {
+		c->snd_wscale = (int8_t)(o->wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : o->wscale);
+	} else {
+		c->neg &= (uint8_t)~NEG_WSCALE;
+		c->snd_wscale = c->rcv_wscale = -1;
+	}
+	if (c->neg & NEG_TS) {
+		c->ts_recent = o->ts_val;
+		c->ts_recent_at = c->s->now;
+	}
+	conn_set_mss(c, (o->present & WIRE_HAS_MSS) ? o->mss : 0);
+}
+
+static void handshake_done(synack_conn *c)
+{
+	/* With no RTT sample (a retransmitted SYN without timestamps) the RTO
+	 * starts at 3 s, and it drops the SYN's backoff either way. */
+	if (!c->srtt_us)
+		c->rto_ms = c->rto_ms > RTO_FALLBACK_MS ? c->rto_ms : RTO_FALLBACK_MS;
+	c->backoff = 0;
+	c->retrans_start = 0;
+	c->flags &= (uint16_t)~CF_RETRANSMITTED;
+	conn_set_state(c, SYNACK_ESTABLISHED);
+}
+
+/* RFC 9293 3.10.7.3, SYN-SENT. */
+void syn_sent_input(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+	bool has_ack = seg->flags & WIRE_ACK;
+
+	/* First, the ACK: it must acknowledge our SYN and nothing beyond. */
+	if (has_ack && (seq_leq(seg->ack, c->iss) || seq_gt(seg->ack, c->snd_max))) {
+		if (seg->flags & WIRE_RST)
+			s->ctr.drop_ack_unacceptable++;
+		else
+			send_reset_for(s, seg, &c->node.t);
+		return;
+	}
+	/* Second, RST: refused if it acknowledges our SYN, else ignored. */
+	if (seg->flags & WIRE_RST) {
+		if (!has_ack) {
+			s->ctr.drop_syn_sent_other++;
+			return;
+		}
+		s->ctr.resets_received++;
+		conn_done(c, -ECONNREFUSED);
+		return;
+	}
+	if (!(seg->flags & WIRE_SYN)) {
+		s->ctr.drop_syn_sent_other++;
+		return;
+	}
+	/* Fourth, SYN. */
+	c->irs = seg->seq;
+	c->rcv_nxt = seg->seq + 1;
+	take_peer_options(c, seg);
+	c->snd_wnd = seg->win; /* never scaled in a SYN (RFC 7323 2.2) */
+	c->max_snd_wnd = c->snd_wnd;
+	c->snd_wl1 = seg->seq;
+	c->snd_wl2 = seg->ack;
+	if (has_ack) {
+		rtt_from_ack(c, seg);
+		c->snd_una = seg->ack;
+		handshake_done(c);
+		timer_cancel(s, &c->timer);
+		c->timer_kind = CT_NONE;
+		conn_send_ack(c);
+		conn_output(c);
+		return;
+	}
+	/* Simultaneous open (RFC 9293 3.5, figure 8): SYN-ACK with our ISN. */
+	c->flags &= (uint16_t)~CF_RTT_TIMING;
+	conn_set_state(c, SYNACK_SYN_RECEIVED);
+	conn_send_syn(c);
+	conn_rearm_rto(c);
+}
+
+/* ---- the synchronized states ---------------------------------------------- */
+
+/* RFC 7323 5.3 (PAWS): a timestamp older than TS.Recent, unless TS.Recent
+ * is more than 24 days old. */
+static bool paws_reject(const synack_conn *c, const wire_seg *seg)
+{
+	if (!(c->neg & NEG_TS) || !(seg->opts.present & WIRE_HAS_TS))
+		return false;
+	if (!seq_lt(seg->opts.ts_val, c->ts_recent))
+		return false;
+	return c->s->now - c->ts_recent_at < TCP_PAWS_24DAYS_MS * NS_PER_MS;
+}
+
+/* Linux's tcp_sequence: the segment must end at or after RCV.NXT and start
+ * no later than the window's right edge (RFC 9293's four cases, with the
+ * zero-window cases made lenient). */
+static bool seq_acceptable(const synack_conn *c, const wire_seg *seg)
+{
+	uint32_t end = seg->seq + seg_len(seg);
+	uint32_t right = seq_gt(c->rcv_adv, c->rcv_nxt) ? c->rcv_adv : c->rcv_nxt;
+
+	return !seq_lt(end, c->rcv_nxt) && !seq_gt(seg->seq, right);
+}
+
+/* Linux's tcp_reset: the error each state reports. */
+static int reset_error(const synack_conn *c)
+{
+	switch (c->state) {
+	case SYNACK_SYN_SENT:
+	case SYNACK_SYN_RECEIVED:
+		return (c->flags & CF_PASSIVE) ? -ECONNRESET : -ECONNREFUSED;
+	case SYNACK_CLOSE_WAIT:
+		return -EPIPE;
+	default:
+		return -ECONNRESET;
+	}
+}
+
+static bool check_rst(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+
+	if (!(seg->flags & WIRE_RST))
+		return false;
+	/* RFC 5961 section 3.2: reset only when SEG.SEQ == RCV.NXT; any other
+	 * in-window RST draws a challenge ACK. */
+	if (seg->seq != c->rcv_nxt) {
+		conn_challenge_ack(c, seg);
+		return true;
+	}
+	s->ctr.resets_received++;
+	if (c->state == SYNACK_TIME_WAIT) {
+		conn_done(c, 0); /* Linux's default, tcp_rfc1337=0 */
+		return true;
+	}
+	conn_done(c, reset_error(c));
+	return true;
+}
+
+/* Bytes, SYN and FIN covered by an ACK that advanced SND.UNA. */
+static void take_acked(synack_conn *c, uint32_t ack)
+{
+	synack_stack *s = c->s;
+	uint32_t acked = ack - c->snd_una;
+	uint32_t data;
+
+	if (c->snd_una == c->iss)
+		acked--; /* our SYN */
+	if ((c->flags & CF_FIN_SENT) && ack == c->fin_seq + 1)
+		acked--; /* our FIN */
+	data = acked < c->sndq.len ? acked : c->sndq.len;
+	if (data) {
+		ring_pop(&c->sndq, NULL, data);
+		c->bytes_acked += data;
+		if (c->sndq.len == 0)
+			ring_release(s, &c->sndq);
+	}
+	c->snd_una = ack;
+	if (seq_lt(c->snd_nxt, ack))
+		c->snd_nxt = ack;
+	/* RFC 5681 3.1: slow start below ssthresh, then one segment per RTT. */
+	if (c->cwnd < c->ssthresh)
+		c->cwnd += (data + c->snd_mss - 1) / (c->snd_mss ? c->snd_mss : 1);
+	else if (data)
+		c->cwnd += c->cwnd ? (c->snd_mss + c->cwnd - 1) / c->cwnd / c->snd_mss : 1;
+	c->backoff = 0;
+	c->retrans_start = 0;
+	if (data && (c->flags & CF_USER))
+		stack_event(s, SYNACK_EV_WRITABLE, c, NULL, 0);
+}
+
+/* Linux's tcp_may_update_window (RFC 9293 3.10.7.4, fifth step). */
+static void update_window(synack_conn *c, const wire_seg *seg)
+{
+	uint32_t wnd = (uint32_t)seg->win << (c->snd_wscale > 0 ? c->snd_wscale : 0);
+
+	if (seq_gt(seg->ack, c->snd_una) || seq_gt(seg->seq, c->snd_wl1) ||
+	    (seg->seq == c->snd_wl1 && wnd > c->snd_wnd)) {
+		c->snd_wnd = wnd;
+		c->snd_wl1 = seg->seq;
+		c->snd_wl2 = seg->ack;
+		if (wnd > c->max_snd_wnd)
+			c->max_snd_wnd = wnd;
+	}
+}
+
+static bool fin_acked(const synack_conn *c)
+{
+	return (c->flags & CF_FIN_SENT) && c->snd_una == c->fin_seq + 1;
+}
+
+/* Fifth: the ACK field. Returns false when the segment is finished with. */
+static bool check_ack(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+
+	if (!(seg->flags & WIRE_ACK))
+		return false;
+	if (c->state == SYNACK_SYN_RECEIVED) {
+		if (!seq_gt(seg->ack, c->snd_una) || seq_gt(seg->ack, c->snd_max)) {
+			send_reset_for(s, seg, &c->node.t); /* <SEQ=SEG.ACK><CTL=RST> */
+			return false;
+		}
+		c->snd_wnd = (uint32_t)seg->win << (c->snd_wscale > 0 ? c->snd_wscale : 0);
+		c->max_snd_wnd = c->snd_wnd;
+		c->snd_wl1 = seg->seq;
+		c->snd_wl2 = seg->ack;
+		rtt_from_ack(c, seg);
+		take_acked(c, seg->ack);
+		handshake_done(c);
+	}
+	if (seq_gt(seg->ack, c->snd_max)) {
+		/* Linux discards an ACK for data not yet sent. */
+		s->ctr.drop_ack_unacceptable++;
+		return false;
+	}
+	if (seq_lt(seg->ack, c->snd_una - c->max_snd_wnd)) {
+		/* RFC 5961 section 5.2: too old to be real. */
+		s->ctr.drop_ack_old++;
+		conn_challenge_ack(c, seg);
+		return false;
+	}
+	if (seq_gt(seg->ack, c->snd_una)) {
+		rtt_from_ack(c, seg);
+		take_acked(c, seg->ack);
+		if (c->snd_una == c->snd_max) {
+			c->timer_kind = CT_NONE;
+			timer_cancel(s, &c->timer);
+		} else {
+			conn_rearm_rto(c); /* RFC 6298 5.3 */
+		}
+	}
+	update_window(c, seg);
+	switch (c->state) {
+	case SYNACK_FIN_WAIT_1:
+		if (fin_acked(c)) {
+			conn_set_state(c, SYNACK_FIN_WAIT_2);
+			timer_cancel(s, &c->timer);
+			c->timer_kind = CT_NONE;
+		}
+		break;
+	case SYNACK_CLOSING:
+		if (fin_acked(c)) {
+			conn_enter_timewait(c);
+			return false;
+		}
+		break;
+	case SYNACK_LAST_ACK:
+		if (fin_acked(c)) {
+			conn_done(c, 0);
+			return false;
+		}
+		break;
+	default:
+		break;
+	}
+	return true;
+}
+
+/* Seventh: the text. Returns true when an ACK is owed. */
+static bool take_text(synack_conn *c, const wire_seg *seg, bool *reset)
+{
+	synack_stack *s = c->s;
+	const uint8_t *data = seg->payload;
+	uint32_t len = seg->payload_len;
+	uint32_t seq = seg->seq + ((seg->flags & WIRE_SYN) ? 1 : 0);
+	uint32_t room;
+
+	if (len == 0)
+		return false;
+	if (c->state != SYNACK_ESTABLISHED && c->state != SYNACK_FIN_WAIT_1 &&
+	    c->state != SYNACK_FIN_WAIT_2)
+		return false; /* after the peer's FIN: ignore (RFC 9293 3.10.7.4) */
+	if (seq_lt(seq, c->rcv_nxt)) {
+		uint32_t skip = c->rcv_nxt - seq;
+		if (skip >= len)
+			return true; /* all old: a duplicate, ACK it */
+		data += skip;
+		len -= skip;
+		seq = c->rcv_nxt;
+	}
+	if (seq != c->rcv_nxt)
+		return true; /* out of order: no queue yet, ask for the hole */
+	if (!(c->flags & CF_USER) && (c->flags & CF_SHUT_RD) && !(c->flags & CF_ACCEPTQ)) {
+		/* Linux: new data for a closed socket is answered with RST. */
+		conn_send_rst(c);
+		*reset = true;
+		return false;
+	}
+	room = c->rcvbuf - c->rcvq.len;
+	if (seq_gt(c->rcv_adv, seq) && c->rcv_adv - seq < room)
+		room = c->rcv_adv - seq;
+	else if (!seq_gt(c->rcv_adv, seq))
+		room = 0;
+	if (len > room) {
+		s->ctr.drop_rcvbuf_full++;
+		len = room;
+	}
+	if (len == 0)
+		return true;
+	if (ring_reserve(s, &c->rcvq, c->rcvbuf)) {
+		s->ctr.drop_no_memory++;
+		return true;
+	}
+	ring_push(&c->rcvq, data, len);
+	c->rcv_nxt += len;
+	c->bytes_received += len;
+	stack_event(s, SYNACK_EV_READABLE, c, c->lst, 0);
+	return true;
+}
+
+/* Eighth: FIN, only once every byte before it has arrived. */
+static bool take_fin(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+
+	if (!(seg->flags & WIRE_FIN) || seg->seq + seg_len(seg) - 1 != c->rcv_nxt)
+		return false;
+	if (c->flags & CF_FIN_RCVD) {
+		if (c->state == SYNACK_TIME_WAIT)
+			conn_enter_timewait(c); /* a retransmitted FIN restarts 2 MSL */
+		return true;
+	}
+	c->rcv_nxt++;
+	c->flags |= CF_FIN_RCVD;
+	switch (c->state) {
+	case SYNACK_SYN_RECEIVED:
+	case SYNACK_ESTABLISHED:
+		conn_set_state(c, SYNACK_CLOSE_WAIT);
+		break;
+	case SYNACK_FIN_WAIT_1:
+		if (fin_acked(c))
+			conn_enter_timewait(c);
+		else
+			conn_set_state(c, SYNACK_CLOSING);
+		break;
+	case SYNACK_FIN_WAIT_2:
+		conn_enter_timewait(c);
+		break;
+	default:
+		break;
+	}
+	stack_event(s, SYNACK_EV_READABLE, c, c->lst, 0);
+	return true;
+}
+
+static void store_ts_recent(synack_conn *c, const wire_seg *seg)
+{
+	/* RFC 7323 4.3: remember the newest timestamp of an in-order segment. */
+	if ((c->neg & NEG_TS) && (seg->opts.present & WIRE_HAS_TS) && seq_leq(seg->seq, c->rcv_nxt) &&
+	    !seq_lt(seg->opts.ts_val, c->ts_recent)) {
+		c->ts_recent = seg->opts.ts_val;
+		c->ts_recent_at = c->s->now;
+	}
+}
+
+/* RFC 9293 3.10.7.4 for SYN-RECEIVED and the synchronized states. */
+void conn_input(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+	uint64_t sent_before;
+	bool owe_ack, reset = false;
+
+	/* RFC 7323 5.3: PAWS, before the sequence check. A reset passes. */
+	if (!(seg->flags & WIRE_RST) && paws_reject(c, seg)) {
+		s->ctr.drop_paws++;
+		if (seg->flags & WIRE_SYN)
+			conn_challenge_ack(c, seg);
+		else
+			conn_dupack(c, seg);
+		return;
+	}
+	/* First: the sequence number. */
+	if (!seq_acceptable(c, seg)) {
+		if (seg->flags & WIRE_RST) {
+			s->ctr.drop_rst_out_of_window++;
+			return;
+		}
+		s->ctr.drop_out_of_window++;
+		if (seg->flags & WIRE_SYN)
+			conn_challenge_ack(c, seg);
+		else
+			conn_dupack(c, seg);
+		return;
+	}
+	/* Second: RST. */
+	if (check_rst(c, seg))
+		return;
+	/* Fourth: SYN in a synchronized state (RFC 5961 section 4). */
+	if (seg->flags & WIRE_SYN) {
+		conn_challenge_ack(c, seg);
+		return;
+	}
+	store_ts_recent(c, seg);
+	/* Fifth: ACK. */
+	if (!check_ack(c, seg))
+		return;
+	/* Seventh and eighth: text and FIN. */
+	owe_ack = take_text(c, seg, &reset);
+	if (reset) {
+		conn_done(c, -ECONNRESET);
+		return;
+	}
+	owe_ack |= take_fin(c, seg);
+	sent_before = s->ctr.out_packets + s->out_len;
+	conn_output(c);
+	if (owe_ack && s->ctr.out_packets + s->out_len == sent_before)
+		conn_send_ack(c);
+}

@@ -1,0 +1,372 @@
+/*
+ * internal.h — the engine's own structures, shared by its modules and no one
+ * else. One stack holds everything: there are no globals.
+ */
+#ifndef SYNACK_ENGINE_INTERNAL_H
+#define SYNACK_ENGINE_INTERNAL_H
+
+#include <errno.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "engine/seq.h"
+#include "synack/synack.h"
+#include "wire/wire.h"
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
+/* ---- limits and constants, each with its origin ------------------------ */
+
+#define TCP_MAX_WSCALE 14          /* RFC 7323 section 2.3 */
+#define TCP_MAX_WINDOW 65535       /* unscaled window field */
+#define TCP_MSS_DEFAULT_V4 536     /* RFC 9293 3.7.1: no MSS option, IPv4 */
+#define TCP_MSS_DEFAULT_V6 1220    /* RFC 8200 5: 1280 - 40 - 20 */
+#define TCP_MIN_MSS 88             /* Linux TCP_MIN_MSS */
+#define TCP_TS_OPT_SPACE 12        /* TS option with two NOPs (RFC 7323 appendix A) */
+#define TCP_INIT_CWND 10           /* RFC 6928, Linux TCP_INIT_CWND */
+#define TCP_ORPHAN_RETRIES 8       /* Linux: tcp_orphan_retries 0 means 8 */
+#define TCP_PAWS_24DAYS_MS (24ULL * 24 * 3600 * 1000) /* RFC 7323 5.5 */
+#define TCP_RTO_MIN_PROBE_MS 200   /* floor of the persist timer, Linux */
+#define NS_PER_MS 1000000ULL
+#define NS_PER_US 1000ULL
+#define ISN_CLOCK_NS 4000ULL       /* RFC 6528 / RFC 793: a 4 microsecond clock */
+#define STACK_HASH_MIN 1024        /* initial buckets of the 4-tuple table */
+#define LISTEN_HASH_SIZE 64        /* listeners are few: hash by port */
+#define POOL_CHUNK 64              /* blocks allocated at once when a pool is empty */
+#define MAX_PORT_TRIES 65536       /* bound of the ephemeral port search */
+#define SNDBUF_EXPAND 4            /* Linux's tcp_sndbuf_expand grows tcp_wmem[1] ~4x */
+
+/* ---- a 4-tuple, seen from our side ------------------------------------- */
+
+typedef struct tuple {
+	uint8_t family;
+	uint16_t lport, rport;
+	uint8_t laddr[16], raddr[16];
+} tuple;
+
+/* ---- intrusive doubly linked list -------------------------------------- */
+
+typedef struct dlist {
+	struct dlist *prev, *next;
+} dlist;
+
+static inline void dlist_init(dlist *h) { h->prev = h->next = h; }
+static inline int dlist_empty(const dlist *h) { return h->next == h; }
+static inline void dlist_add_tail(dlist *h, dlist *n)
+{
+	n->prev = h->prev;
+	n->next = h;
+	h->prev->next = n;
+	h->prev = n;
+}
+static inline void dlist_del(dlist *n)
+{
+	n->prev->next = n->next;
+	n->next->prev = n->prev;
+	n->prev = n->next = n;
+}
+
+/* ---- timers: a binary heap, plus a FIFO for TIME-WAIT -------------------- */
+
+enum timer_owner { TIMER_CONN = 1, TIMER_REQUEST };
+
+typedef struct timer_node {
+	synack_time at;
+	uint32_t index; /* position in the heap, TIMER_IDLE when not armed */
+	uint8_t owner;
+} timer_node;
+#define TIMER_IDLE UINT32_MAX
+
+typedef struct timer_heap {
+	timer_node **v;
+	uint32_t len, cap;
+} timer_heap;
+
+/* ---- the 4-tuple table: connections and SYN-queue requests -------------- */
+
+enum node_kind { NODE_CONN = 1, NODE_REQUEST };
+
+typedef struct tnode {
+	struct tnode *next;
+	uint32_t hash;
+	uint8_t kind;
+	tuple t;
+} tnode;
+
+typedef struct table {
+	tnode **buckets;
+	uint32_t mask;
+	uint32_t count;
+} table;
+
+/* ---- a fixed-size block pool: no allocation per connection in steady state */
+
+typedef struct pool {
+	void *free_list;
+	size_t block_size;
+	size_t in_use;
+	void **chunks;
+	size_t chunk_count, chunk_cap;
+} pool;
+
+/* ---- byte rings for send and receive buffers (allocated on first use) ---- */
+
+typedef struct ring {
+	uint8_t *buf;
+	uint32_t cap, head, len; /* bytes [head, head+len) modulo cap */
+} ring;
+
+/* ---- listener and request entries --------------------------------------- */
+
+struct synack_listener {
+	synack_stack *s;
+	struct synack_listener *hash_next;
+	synack_addr addr;
+	synack_conn_opts opts;
+	uint32_t backlog;   /* min(backlog, somaxconn) */
+	uint32_t acceptq_len;
+	uint32_t synq_len;
+	dlist acceptq;      /* established conns waiting for accept */
+	dlist requests;     /* request entries in the SYN queue */
+};
+
+/* Option bits negotiated for a request or a connection. */
+#define NEG_SACK 0x01
+#define NEG_TS 0x02
+#define NEG_WSCALE 0x04
+
+/* A SYN-queue entry: only what is needed to answer the SYN and to build the
+ * connection when the final ACK arrives (RFC 9293 SYN-RECEIVED, Linux's
+ * request_sock). */
+typedef struct request {
+	tnode node;
+	timer_node timer;
+	dlist link; /* in listener->requests */
+	synack_listener *lst;
+	synack_time syn_time;   /* first SYN, for the handshake duration */
+	synack_time synack_time; /* last SYN-ACK sent, for the RTT sample */
+	synack_time last_oow;    /* last answer to an out-of-window segment */
+	uint32_t iss, irs;
+	uint32_t ts_off, ts_recent;
+	uint16_t peer_mss, win; /* peer's MSS option (0: none) and SYN window */
+	uint8_t neg, snd_wscale, rcv_wscale, retries;
+	uint8_t acked; /* final ACK seen but the accept queue was full */
+} request;
+
+/* ---- the connection block ------------------------------------------------ */
+
+enum conn_timer {
+	CT_NONE = 0,
+	CT_RETRANS,  /* RFC 6298 retransmission (SYN, FIN or data) */
+	CT_PERSIST,  /* zero-window probe (RFC 9293 3.8.6.1) */
+	CT_FINWAIT2, /* orphaned FIN-WAIT-2 (Linux tcp_fin_timeout) */
+	CT_TIMEWAIT, /* 2*MSL (Linux: 60 s), kept in the TIME-WAIT FIFO */
+};
+
+/* Connection flags. */
+#define CF_USER 0x0001      /* the caller holds the handle */
+#define CF_PASSIVE 0x0002   /* came from a listener */
+#define CF_ACCEPTQ 0x0004   /* waiting in a listener's accept queue */
+#define CF_HASHED 0x0008    /* in the 4-tuple table */
+#define CF_SHUT_RD 0x0010
+#define CF_FIN_QUEUED 0x0020 /* shutdown(WR)/close: FIN follows the data */
+#define CF_FIN_SENT 0x0040
+#define CF_FIN_RCVD 0x0080
+#define CF_NODELAY 0x0100
+#define CF_TX_PENDING 0x0200 /* waiting for room in the output queue */
+#define CF_RTT_TIMING 0x0400 /* rtt_seq / rtt_time hold a Karn-valid sample */
+#define CF_RETRANSMITTED 0x0800 /* SYN retransmitted: no RTT from it (Karn) */
+#define CF_ZERO_WND_ADV 0x1000  /* we advertised a zero window */
+
+struct synack_conn {
+	tnode node;
+	timer_node timer;
+	dlist link;    /* accept queue or TIME-WAIT FIFO */
+	dlist tx_link; /* stack->tx_pending */
+	synack_stack *s;
+	synack_listener *lst; /* while in the accept queue */
+	void *user;
+	synack_addr local, remote;
+
+	uint16_t flags;
+	uint8_t state;
+	uint8_t neg;           /* NEG_* options in use */
+	uint8_t timer_kind;    /* enum conn_timer */
+	uint8_t backoff;       /* consecutive RTO expiries */
+	int8_t snd_wscale;     /* peer's shift, applied to its windows */
+	int8_t rcv_wscale;     /* our shift, applied to our windows */
+	int error;             /* pending error for SO_ERROR (negative errno) */
+	int hard_error;        /* the connection failed: calls return it */
+
+	/* Send sequence space (RFC 9293 3.3.1). */
+	uint32_t iss, snd_una, snd_nxt, snd_max;
+	uint32_t snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
+	uint32_t fin_seq;      /* sequence number of our FIN, when queued */
+	uint32_t cwnd, ssthresh; /* segments (RFC 5681; full version in issue 3) */
+
+	/* Receive sequence space. */
+	uint32_t irs, rcv_nxt, rcv_adv; /* rcv_adv: right edge last advertised */
+	uint32_t rcv_wnd_clamp;         /* largest window we advertise */
+
+	uint16_t mss_clamp;    /* peer's MSS (or 536/1220), capped by ours */
+	uint16_t snd_mss;      /* payload per segment: mss_clamp less options */
+	uint16_t adv_mss;      /* MSS we advertised */
+	uint16_t user_mss;     /* TCP_MAXSEG */
+	uint16_t peer_mss;     /* the peer's MSS option, 0 when it sent none */
+
+	/* Timestamps (RFC 7323). */
+	uint32_t ts_off;       /* our TS val = ms clock + ts_off (per connection) */
+	uint32_t ts_recent;
+	synack_time ts_recent_at;
+
+	/* RTT (RFC 6298), microseconds. */
+	uint32_t srtt_us, rttvar_us, rto_ms;
+	uint32_t rtt_seq;
+	synack_time rtt_time;
+	synack_time retrans_start; /* first retransmission of the head, for user timeout */
+
+	synack_time syn_time, established_at;
+	uint32_t user_timeout_ms;
+	uint8_t syn_retries;
+
+	ring sndq; /* bytes from snd_una on (not counting SYN/FIN) */
+	ring rcvq; /* received, not yet read */
+	uint32_t sndbuf, rcvbuf;
+	synack_time last_challenge;
+
+	uint32_t total_retrans, syn_retrans;
+	uint64_t bytes_sent, bytes_acked, bytes_received;
+};
+
+/* ---- the output queue: fixed slots, filled at build time ---------------- */
+
+typedef struct out_slot {
+	uint16_t len;
+	uint8_t *data;
+} out_slot;
+
+/* ---- the stack ------------------------------------------------------------ */
+
+#define MAX_LOCAL_ADDRS 16
+
+struct synack_stack {
+	synack_config cfg;
+	synack_time now;
+	synack_counters ctr;
+
+	uint8_t hash_key[16];   /* 4-tuple table (keyed: hash flooding is an attack) */
+	uint8_t isn_key[16];    /* RFC 6528 secret */
+	uint8_t port_key[16];   /* RFC 6056 ephemeral port offsets */
+	uint32_t port_counter;
+
+	table conns;
+	synack_listener *listeners[LISTEN_HASH_SIZE];
+	pool conn_pool, req_pool;
+	timer_heap heap;
+	dlist timewait;         /* CT_TIMEWAIT conns, oldest first */
+	dlist tx_pending;       /* conns with data waiting for output slots */
+
+	out_slot *out;
+	uint8_t *out_mem;
+	uint32_t out_cap, out_head, out_len, out_slot_size;
+	uint8_t *scratch; /* one segment's payload, gathered from a send ring */
+
+	synack_addr addrs[MAX_LOCAL_ADDRS];
+	uint32_t addr_count;
+
+	/* Per-second challenge ACK budget (RFC 5961 section 10, Linux). */
+	synack_time challenge_window;
+	uint32_t challenge_count;
+};
+
+/* ---- module interfaces --------------------------------------------------- */
+
+/* stack.c */
+void *stack_alloc(synack_stack *s, size_t size);
+void stack_free_mem(synack_stack *s, void *p);
+void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
+                 int error);
+uint8_t *out_reserve(synack_stack *s);
+void out_commit(synack_stack *s, size_t len);
+bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family);
+
+/* pool (stack.c) */
+void *pool_get(synack_stack *s, pool *p);
+void pool_put(pool *p, void *block);
+
+/* isn.c */
+void isn_for(synack_stack *s, const tuple *t, uint32_t *isn, uint32_t *ts_off);
+uint32_t ts_now(const synack_stack *s, uint32_t ts_off);
+uint16_t ephemeral_port(synack_stack *s, const tuple *t);
+
+/* table.c */
+uint32_t tuple_hash(const synack_stack *s, const tuple *t);
+bool tuple_equal(const tuple *a, const tuple *b);
+int table_init(synack_stack *s, table *tb);
+void table_insert(synack_stack *s, table *tb, tnode *n);
+void table_remove(table *tb, tnode *n);
+tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash);
+void table_free(synack_stack *s, table *tb);
+synack_listener *listener_lookup(const synack_stack *s, const tuple *t);
+void tuple_from_seg(tuple *t, const wire_seg *seg);
+void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote);
+
+/* timer.c */
+void timer_arm(synack_stack *s, timer_node *n, synack_time at);
+void timer_cancel(synack_stack *s, timer_node *n);
+synack_time timer_next(const synack_stack *s);
+timer_node *timer_pop_due(synack_stack *s, synack_time now);
+
+/* listen.c */
+void listen_input_isn(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
+                      const uint32_t *isn);
+void request_input(synack_stack *s, request *r, const wire_seg *seg);
+void request_timeout(synack_stack *s, request *r);
+void request_free(synack_stack *s, request *r);
+void listener_drop_conn(synack_conn *c);
+void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvbuf,
+                uint32_t *wnd_space, uint32_t *wscale_space);
+
+/* conn.c */
+synack_conn *conn_alloc(synack_stack *s, const tuple *t);
+void conn_set_state(synack_conn *c, synack_state st);
+void conn_done(synack_conn *c, int err);
+void conn_maybe_free(synack_conn *c);
+void conn_enter_timewait(synack_conn *c);
+void conn_set_mss(synack_conn *c, uint16_t peer_mss);
+uint32_t conn_rcv_window(synack_conn *c);
+int ring_reserve(synack_stack *s, ring *r, uint32_t cap);
+void ring_push(ring *r, const uint8_t *data, uint32_t len);
+void ring_pop(ring *r, uint8_t *out, uint32_t len);
+void ring_peek(const ring *r, uint32_t off, uint8_t *out, uint32_t len);
+void ring_release(synack_stack *s, ring *r);
+
+/* input.c */
+void conn_input(synack_conn *c, const wire_seg *seg);
+void syn_sent_input(synack_conn *c, const wire_seg *seg);
+void conn_rtt_sample(synack_conn *c, uint32_t rtt_us);
+
+/* output.c */
+uint16_t mss_for_mtu(const synack_stack *s, uint8_t family);
+uint8_t wscale_for(uint32_t space);
+uint16_t syn_window(uint32_t space, uint16_t mss);
+size_t syn_options(uint8_t *p, uint8_t neg, uint16_t mss, uint8_t wscale, uint32_t ts_val,
+                   uint32_t ts_ecr);
+void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8_t flags,
+              uint16_t win, const uint8_t *opt, size_t opt_len, const uint8_t *data, uint32_t len);
+void send_reset_for(synack_stack *s, const wire_seg *seg, const tuple *t);
+void conn_send_syn(synack_conn *c);
+void conn_send_ack(synack_conn *c);
+void conn_send_rst(synack_conn *c);
+void conn_challenge_ack(synack_conn *c, const wire_seg *seg);
+void conn_dupack(synack_conn *c, const wire_seg *seg);
+void conn_output(synack_conn *c);
+void conn_timeout(synack_conn *c);
+void conn_arm_timer(synack_conn *c);
+void conn_rearm_rto(synack_conn *c);
+
+/* Time in ms on the stack's clock. */
+static inline uint64_t stack_ms(const synack_stack *s) { return s->now / NS_PER_MS; }
+
+#endif /* SYNACK_ENGINE_INTERNAL_H */

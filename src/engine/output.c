@@ -1,0 +1,503 @@
+/* output.c — building segments: Linux's option layouts, windows, resets,
+ * data cut by the MSS within the peer's window, retransmission timers
+ * (RFC 6298) and zero-window probes. */
+#include "engine/internal.h"
+
+#define IPV4_TCP_OVERHEAD (WIRE_IPV4_HDR + WIRE_TCP_HDR)
+#define IPV6_TCP_OVERHEAD (WIRE_IPV6_HDR + WIRE_TCP_HDR)
+#define WSCALE_BASE_LOG2 15 /* Linux: wscale = ilog2(space) - 15 */
+
+uint16_t mss_for_mtu(const synack_stack *s, uint8_t family)
+{
+	uint32_t overhead = family == SYNACK_AF_INET6 ? IPV6_TCP_OVERHEAD : IPV4_TCP_OVERHEAD;
+
+	return (uint16_t)(s->cfg.mtu - overhead);
+}
+
+/* Linux's tcp_select_initial_window: the shift that lets a 16-bit window
+ * reach the largest buffer, clamped to RFC 7323's 14. */
+uint8_t wscale_for(uint32_t space)
+{
+	int log2 = 31 - __builtin_clz(space | 1);
+	int shift = log2 - WSCALE_BASE_LOG2;
+
+	if (shift < 0)
+		return 0;
+	return (uint8_t)(shift > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : shift);
+}
+
+/* The window in a SYN or SYN-ACK: the space rounded down to whole segments,
+ * at most 65535 (SYN windows are never scaled, RFC 7323 2.2). */
+uint16_t syn_window(uint32_t space, uint16_t mss)
+{
+	if (mss && space > mss)
+		space -= space % mss;
+	return (uint16_t)(space < TCP_MAX_WINDOW ? space : TCP_MAX_WINDOW);
+}
+
+/* Linux's tcp_options_write order: mss; sackOK,TS or nop,nop,TS; nop,nop,
+ * sackOK without TS; nop,wscale. */
+size_t syn_options(uint8_t *p, uint8_t neg, uint16_t mss, uint8_t wscale, uint32_t ts_val,
+                   uint32_t ts_ecr)
+{
+	size_t n = wire_put_mss(p, mss);
+
+	if (neg & NEG_TS) {
+		if (neg & NEG_SACK) {
+			n += wire_put_sackok(p + n);
+		} else {
+			n += wire_put_nop(p + n);
+			n += wire_put_nop(p + n);
+		}
+		n += wire_put_ts(p + n, ts_val, ts_ecr);
+	} else if (neg & NEG_SACK) {
+		n += wire_put_nop(p + n);
+		n += wire_put_nop(p + n);
+		n += wire_put_sackok(p + n);
+	}
+	if (neg & NEG_WSCALE) {
+		n += wire_put_nop(p + n);
+		n += wire_put_wscale(p + n, wscale);
+	}
+	return n;
+}
+
+void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8_t flags,
+              uint16_t win, const uint8_t *opt, size_t opt_len, const uint8_t *data, uint32_t len)
+{
+	wire_seg seg;
+	uint8_t *buf = out_reserve(s);
+	size_t alen = t->family == SYNACK_AF_INET6 ? 16 : 4;
+	size_t n;
+
+	if (!buf)
+		return;
+	memset(&seg, 0, sizeof seg);
+	seg.family = t->family;
+	seg.ttl = s->cfg.default_ttl;
+	seg.df = true; /* path MTU discovery, as Linux does for TCP */
+	memcpy(seg.src, t->laddr, alen);
+	memcpy(seg.dst, t->raddr, alen);
+	seg.sport = t->lport;
+	seg.dport = t->rport;
+	seg.seq = seq;
+	seg.ack = (flags & WIRE_ACK) ? ack : 0;
+	seg.flags = flags;
+	seg.win = win;
+	seg.opt = opt;
+	seg.opt_len = (uint8_t)opt_len;
+	seg.payload = data;
+	seg.payload_len = len;
+	n = wire_build(buf, s->out_slot_size, &seg);
+	if (n)
+		out_commit(s, n);
+	if (flags & WIRE_RST)
+		s->ctr.rst_sent++;
+}
+
+/* RFC 9293 3.10.7.1: the reset for a segment that has no connection. */
+void send_reset_for(synack_stack *s, const wire_seg *seg, const tuple *t)
+{
+	uint32_t len = seg->payload_len;
+
+	if (seg->flags & WIRE_RST)
+		return;
+	if (seg->flags & WIRE_ACK) {
+		send_raw(s, t, seg->ack, 0, WIRE_RST, 0, NULL, 0, NULL, 0);
+		return;
+	}
+	if (seg->flags & WIRE_SYN)
+		len++;
+	if (seg->flags & WIRE_FIN)
+		len++;
+	send_raw(s, t, 0, seg->seq + len, WIRE_RST | WIRE_ACK, 0, NULL, 0, NULL, 0);
+}
+
+/* ---- connection segments ------------------------------------------------------- */
+
+/* The window field for a segment of c, remembering the edge advertised. */
+static uint16_t conn_window_field(synack_conn *c)
+{
+	uint32_t win = conn_rcv_window(c);
+	uint32_t shift = c->rcv_wscale > 0 ? (uint32_t)c->rcv_wscale : 0;
+	uint32_t field = win >> shift;
+
+	if (field > TCP_MAX_WINDOW)
+		field = TCP_MAX_WINDOW;
+	c->rcv_adv = c->rcv_nxt + (field << shift);
+	if (field == 0)
+		c->flags |= CF_ZERO_WND_ADV;
+	else
+		c->flags &= (uint16_t)~CF_ZERO_WND_ADV;
+	return (uint16_t)field;
+}
+
+static size_t conn_ts_option(const synack_conn *c, uint8_t *opt)
+{
+	size_t n = 0;
+
+	if (c->neg & NEG_TS) {
+		n += wire_put_nop(opt);
+		n += wire_put_nop(opt + n);
+		n += wire_put_ts(opt + n, ts_now(c->s, c->ts_off), c->ts_recent);
+	}
+	return n;
+}
+
+/* Sends one segment of a synchronized connection: ACK always set, TS when
+ * negotiated, payload taken from the send queue at seq. */
+static void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
+{
+	synack_stack *s = c->s;
+	uint8_t opt[WIRE_TCP_MAX_OPTS];
+	size_t n = conn_ts_option(c, opt);
+
+	/* The send queue is a ring: gather the payload into one run first. */
+	if (len)
+		ring_peek(&c->sndq, seq - c->snd_una, s->scratch, len);
+	send_raw(s, &c->node.t, seq, c->rcv_nxt, (uint8_t)(flags | WIRE_ACK), conn_window_field(c), opt, n,
+	         len ? s->scratch : NULL, len);
+}
+
+void conn_send_ack(synack_conn *c) { conn_xmit(c, c->snd_nxt, 0, 0); }
+
+/* An RST with our next sequence number (Linux's tcp_send_active_reset). */
+void conn_send_rst(synack_conn *c)
+{
+	send_raw(c->s, &c->node.t, c->snd_nxt, c->rcv_nxt, WIRE_RST | WIRE_ACK, 0, NULL, 0, NULL, 0);
+}
+
+/* Our SYN, or our SYN-ACK in a simultaneous open (same ISN, RFC 9293 3.5). */
+void conn_send_syn(synack_conn *c)
+{
+	synack_stack *s = c->s;
+	uint8_t opt[WIRE_TCP_MAX_OPTS];
+	bool synack = c->state == SYNACK_SYN_RECEIVED;
+	uint16_t win = (uint16_t)(c->rcv_wnd_clamp < TCP_MAX_WINDOW ? c->rcv_wnd_clamp : TCP_MAX_WINDOW);
+	size_t n = syn_options(opt, c->neg, c->adv_mss, (uint8_t)(c->rcv_wscale > 0 ? c->rcv_wscale : 0),
+	                       ts_now(s, c->ts_off), synack ? c->ts_recent : 0);
+
+	c->rcv_adv = c->rcv_nxt + win;
+	send_raw(s, &c->node.t, c->iss, c->rcv_nxt, synack ? WIRE_SYN | WIRE_ACK : WIRE_SYN, win, opt, n,
+	         NULL, 0);
+}
+
+/* RFC 5961 section 7 with Linux's limits: one answer per connection per
+ * invalid_ratelimit_ms (not for data segments, which cannot loop), and a
+ * budget per stack per second. Returns true when the ACK went out. */
+static bool oow_limited(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+	synack_time gap = (synack_time)s->cfg.invalid_ratelimit_ms * NS_PER_MS;
+
+	if (seg && seg->payload_len && !(seg->flags & WIRE_SYN))
+		return false;
+	if (c->last_challenge && s->now - c->last_challenge < gap)
+		return true;
+	c->last_challenge = s->now;
+	return false;
+}
+
+void conn_challenge_ack(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+
+	if (oow_limited(c, seg)) {
+		s->ctr.challenge_acks_limited++;
+		return;
+	}
+	if (s->now - s->challenge_window >= SYNACK_SEC || !s->challenge_window) {
+		s->challenge_window = s->now ? s->now : 1;
+		s->challenge_count = 0;
+	}
+	if (s->cfg.challenge_ack_limit && ++s->challenge_count > s->cfg.challenge_ack_limit) {
+		s->ctr.challenge_acks_limited++;
+		return;
+	}
+	s->ctr.challenge_acks++;
+	conn_send_ack(c);
+}
+
+/* RFC 9293 3.10.7.4 first check: an unacceptable segment gets an ACK
+ * (Linux's tcp_send_dupack, rate limited like a challenge ACK). */
+void conn_dupack(synack_conn *c, const wire_seg *seg)
+{
+	if (oow_limited(c, seg))
+		return;
+	c->s->ctr.dupacks_sent++;
+	conn_send_ack(c);
+}
+
+/* ---- timers ------------------------------------------------------------------------ */
+
+static synack_time rto_deadline(synack_conn *c, uint32_t rto_ms)
+{
+	synack_stack *s = c->s;
+	synack_time at = s->now + (synack_time)rto_ms * NS_PER_MS;
+
+	/* TCP_USER_TIMEOUT (RFC 5482): never wait past the user's limit. */
+	if (c->user_timeout_ms && c->retrans_start) {
+		synack_time limit = c->retrans_start + (synack_time)c->user_timeout_ms * NS_PER_MS;
+		if (limit < at)
+			at = limit > s->now ? limit : s->now + 1;
+	}
+	return at;
+}
+
+void conn_rearm_rto(synack_conn *c)
+{
+	if (c->timer_kind == CT_TIMEWAIT)
+		return;
+	c->timer_kind = CT_RETRANS;
+	timer_arm(c->s, &c->timer, rto_deadline(c, c->rto_ms));
+}
+
+static bool send_window_closed(const synack_conn *c)
+{
+	return c->snd_wnd == 0 && c->sndq.len > (c->snd_nxt - c->snd_una);
+}
+
+/* Picks the one timer the connection needs now. */
+void conn_arm_timer(synack_conn *c)
+{
+	synack_stack *s = c->s;
+
+	if (c->timer_kind == CT_TIMEWAIT)
+		return;
+	if (c->snd_max != c->snd_una) {
+		if (c->timer_kind != CT_RETRANS)
+			conn_rearm_rto(c);
+		return;
+	}
+	if (send_window_closed(c)) {
+		if (c->timer_kind != CT_PERSIST) {
+			uint32_t ms = c->rto_ms > TCP_RTO_MIN_PROBE_MS ? c->rto_ms : TCP_RTO_MIN_PROBE_MS;
+			c->timer_kind = CT_PERSIST;
+			timer_arm(s, &c->timer, s->now + (synack_time)ms * NS_PER_MS);
+		}
+		return;
+	}
+	if (c->state == SYNACK_FIN_WAIT_2 && !(c->flags & CF_USER)) {
+		c->timer_kind = CT_FINWAIT2;
+		timer_arm(s, &c->timer, s->now + (synack_time)s->cfg.fin_timeout_ms * NS_PER_MS);
+		return;
+	}
+	c->timer_kind = CT_NONE;
+	timer_cancel(s, &c->timer);
+}
+
+/* ---- sending data -------------------------------------------------------------------- */
+
+static bool can_send_data(const synack_conn *c)
+{
+	switch (c->state) {
+	case SYNACK_ESTABLISHED:
+	case SYNACK_CLOSE_WAIT:
+	case SYNACK_FIN_WAIT_1:
+	case SYNACK_CLOSING:
+	case SYNACK_LAST_ACK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_len)
+{
+	synack_stack *s = c->s;
+
+	if (seq_lt(seq, c->snd_max)) {
+		c->total_retrans++;
+		s->ctr.retransmits++;
+		c->flags &= (uint16_t)~CF_RTT_TIMING; /* Karn: no sample across a retransmission */
+	} else if (!(c->flags & CF_RTT_TIMING)) {
+		c->flags |= CF_RTT_TIMING;
+		c->rtt_seq = seq;
+		c->rtt_time = s->now;
+	}
+	c->bytes_sent += len;
+	c->snd_nxt = seq + seq_len;
+	if (seq_gt(c->snd_nxt, c->snd_max))
+		c->snd_max = c->snd_nxt;
+	if (c->timer_kind != CT_RETRANS)
+		conn_rearm_rto(c);
+}
+
+static void tx_pending(synack_conn *c)
+{
+	if (!(c->flags & CF_TX_PENDING)) {
+		c->flags |= CF_TX_PENDING;
+		dlist_add_tail(&c->s->tx_pending, &c->tx_link);
+	}
+}
+
+/* Sends what the window allows (RFC 9293 3.8.6.2.1 for the sender's SWS
+ * rule, RFC 896 Nagle unless TCP_NODELAY), then the FIN once all data has
+ * gone. Linux marks PSH on the segment that empties the send queue. */
+void conn_output(synack_conn *c)
+{
+	synack_stack *s = c->s;
+
+	if (!can_send_data(c))
+		return;
+	for (;;) {
+		uint32_t data_end = c->snd_una + c->sndq.len;
+		uint32_t wnd = c->snd_wnd;
+		uint32_t cwnd_bytes = c->cwnd * c->snd_mss;
+		uint32_t wnd_end, avail, room, len;
+		uint8_t flags = 0;
+		bool fin_now;
+
+		if (s->out_len == s->out_cap) {
+			tx_pending(c);
+			break;
+		}
+		if (!seq_lt(c->snd_nxt, data_end)) {
+			/* All data sent: the FIN, alone. */
+			if ((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq) {
+				conn_xmit(c, c->fin_seq, WIRE_FIN, 0);
+				c->flags |= CF_FIN_SENT;
+				note_sent(c, c->fin_seq, 0, 1);
+			}
+			break;
+		}
+		wnd_end = c->snd_una + (wnd < cwnd_bytes ? wnd : cwnd_bytes);
+		avail = data_end - c->snd_nxt;
+		room = seq_gt(wnd_end, c->snd_nxt) ? wnd_end - c->snd_nxt : 0;
+		len = avail < c->snd_mss ? avail : c->snd_mss;
+		if (len > room)
+			len = room;
+		if (len == 0)
+			break;
+		if (len < c->snd_mss) {
+			bool in_flight = c->snd_nxt != c->snd_una;
+			bool window_cut = len < avail;
+			if (!(c->flags & CF_NODELAY) && in_flight && !window_cut)
+				break; /* Nagle: wait for the ACK of what is in flight */
+			if (window_cut && len < c->max_snd_wnd / 2 && in_flight)
+				break; /* sender SWS avoidance */
+		}
+		fin_now = (c->flags & CF_FIN_QUEUED) && c->snd_nxt + len == c->fin_seq;
+		if (c->snd_nxt + len == data_end)
+			flags |= WIRE_PSH;
+		if (fin_now)
+			flags |= WIRE_FIN;
+		conn_xmit(c, c->snd_nxt, flags, len);
+		if (fin_now)
+			c->flags |= CF_FIN_SENT;
+		note_sent(c, c->snd_nxt, len, len + (fin_now ? 1 : 0));
+		if (fin_now)
+			break;
+	}
+	conn_arm_timer(c);
+}
+
+/* ---- timer expiry ------------------------------------------------------------------------ */
+
+static bool retries_exhausted(const synack_conn *c, uint32_t limit)
+{
+	synack_stack *s = c->s;
+
+	if (c->user_timeout_ms && c->retrans_start &&
+	    s->now - c->retrans_start >= (synack_time)c->user_timeout_ms * NS_PER_MS)
+		return true;
+	return c->backoff >= limit;
+}
+
+static void backoff_rto(synack_conn *c)
+{
+	uint64_t rto = (uint64_t)c->rto_ms * 2;
+
+	c->rto_ms = (uint32_t)(rto < c->s->cfg.rto_max_ms ? rto : c->s->cfg.rto_max_ms);
+	c->backoff++;
+}
+
+static void retransmit_timeout(synack_conn *c)
+{
+	synack_stack *s = c->s;
+	bool syn = c->state == SYNACK_SYN_SENT || c->state == SYNACK_SYN_RECEIVED;
+	uint32_t limit;
+
+	if (syn)
+		limit = c->state == SYNACK_SYN_SENT ? (c->syn_retries ? c->syn_retries : s->cfg.syn_retries)
+		                                    : s->cfg.synack_retries;
+	else if (!(c->flags & CF_USER))
+		limit = s->cfg.orphan_retries ? s->cfg.orphan_retries : TCP_ORPHAN_RETRIES;
+	else
+		limit = s->cfg.retries2;
+	if (!c->retrans_start)
+		c->retrans_start = syn ? c->syn_time : s->now;
+	if (retries_exhausted(c, limit)) {
+		s->ctr.timeouts++;
+		conn_done(c, -ETIMEDOUT);
+		return;
+	}
+	backoff_rto(c);
+	c->flags &= (uint16_t)~CF_RTT_TIMING;
+	if (syn) {
+		c->syn_retrans++;
+		c->total_retrans++;
+		c->flags |= CF_RETRANSMITTED;
+		if (c->state == SYNACK_SYN_SENT)
+			s->ctr.syn_retransmits++;
+		else
+			s->ctr.synack_retransmits++;
+		conn_send_syn(c);
+		conn_rearm_rto(c);
+		return;
+	}
+	/* RFC 5681 3.1 / RFC 6298 5.5: collapse the window, resend from the
+	 * oldest unacknowledged byte. */
+	c->ssthresh = (c->snd_max - c->snd_una) / 2 / (c->snd_mss ? c->snd_mss : 1);
+	if (c->ssthresh < 2)
+		c->ssthresh = 2;
+	c->cwnd = 1;
+	c->snd_nxt = c->snd_una;
+	c->timer_kind = CT_NONE;
+	conn_output(c);
+	if (c->timer_kind != CT_RETRANS)
+		conn_rearm_rto(c);
+}
+
+/* RFC 9293 3.8.6.1: probe a zero window; Linux sends an old sequence number
+ * (SND.UNA - 1) with no data so that the peer must answer with an ACK. */
+static void persist_timeout(synack_conn *c)
+{
+	synack_stack *s = c->s;
+	uint32_t ms;
+
+	if (!send_window_closed(c)) {
+		c->timer_kind = CT_NONE;
+		conn_output(c);
+		return;
+	}
+	if (retries_exhausted(c, s->cfg.retries2)) {
+		s->ctr.timeouts++;
+		conn_done(c, -ETIMEDOUT);
+		return;
+	}
+	conn_xmit(c, c->snd_una - 1, 0, 0);
+	c->backoff++;
+	ms = c->rto_ms > TCP_RTO_MIN_PROBE_MS ? c->rto_ms : TCP_RTO_MIN_PROBE_MS;
+	ms = (uint32_t)((uint64_t)ms << (c->backoff < 16 ? c->backoff : 16));
+	if (ms > s->cfg.rto_max_ms)
+		ms = s->cfg.rto_max_ms;
+	timer_arm(s, &c->timer, s->now + (synack_time)ms * NS_PER_MS);
+}
+
+void conn_timeout(synack_conn *c)
+{
+	switch (c->timer_kind) {
+	case CT_RETRANS:
+		retransmit_timeout(c);
+		break;
+	case CT_PERSIST:
+		persist_timeout(c);
+		break;
+	case CT_FINWAIT2:
+		conn_done(c, 0);
+		break;
+	default:
+		break;
+	}
+}

@@ -1,0 +1,287 @@
+/* test_engine.c — two stacks wired back to back: handshakes, data, every
+ * close path, checked through the public API only. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "synack/synack.h"
+#include "wire/wire.h"
+
+#define STEP_NS (100 * 1000ULL) /* 100 us one-way delay */
+#define MAX_PKT 2048
+
+typedef struct pair {
+	synack_stack *cli, *srv;
+	synack_listener *lst;
+	synack_addr cli_ip, srv_ep;
+	synack_time now;
+	unsigned drop_next_to_srv, drop_next_to_cli; /* how many to lose */
+	unsigned packets;
+} pair;
+
+static void pair_setup(pair *p, const synack_config *cfg)
+{
+	memset(p, 0, sizeof *p);
+	assert_int_equal(synack_stack_new(cfg, &p->cli), 0);
+	assert_int_equal(synack_stack_new(cfg, &p->srv), 0);
+	assert_int_equal(synack_addr_parse("198.18.0.1", &p->cli_ip), 0);
+	assert_int_equal(synack_addr_parse("198.18.0.2:80", &p->srv_ep), 0);
+	assert_int_equal(synack_stack_add_address(p->cli, &p->cli_ip), 0);
+	assert_int_equal(synack_stack_add_address(p->srv, &p->srv_ep), 0);
+	assert_int_equal(synack_listen(p->srv, &p->srv_ep, 16, NULL, &p->lst), 0);
+	p->now = 1000 * SYNACK_MS;
+}
+
+static void pair_free(pair *p)
+{
+	synack_stack_free(p->cli);
+	synack_stack_free(p->srv);
+}
+
+/* Moves packets both ways until both are quiet; returns packets moved. */
+static unsigned pump(pair *p)
+{
+	uint8_t buf[MAX_PKT];
+	unsigned moved = 0;
+	ssize_t n;
+
+	for (int round = 0; round < 10000; round++) {
+		bool any = false;
+		while ((n = synack_output(p->cli, buf, sizeof buf)) > 0) {
+			p->now += STEP_NS;
+			any = true;
+			moved++;
+			if (p->drop_next_to_srv) {
+				p->drop_next_to_srv--;
+				continue;
+			}
+			synack_input(p->srv, buf, (size_t)n, p->now);
+		}
+		while ((n = synack_output(p->srv, buf, sizeof buf)) > 0) {
+			p->now += STEP_NS;
+			any = true;
+			moved++;
+			if (p->drop_next_to_cli) {
+				p->drop_next_to_cli--;
+				continue;
+			}
+			synack_input(p->cli, buf, (size_t)n, p->now);
+		}
+		if (!any)
+			break;
+	}
+	p->packets += moved;
+	return moved;
+}
+
+/* Runs timers until `until`, pumping packets in between. */
+static void run_until(pair *p, synack_time until)
+{
+	for (int i = 0; i < 100000; i++) {
+		synack_time a = synack_deadline(p->cli), b = synack_deadline(p->srv);
+		synack_time next = a < b ? a : b;
+		pump(p);
+		if (next > until)
+			break;
+		if (next > p->now)
+			p->now = next;
+		synack_timeout(p->cli, p->now);
+		synack_timeout(p->srv, p->now);
+	}
+	if (p->now < until)
+		p->now = until;
+	pump(p);
+}
+
+static synack_conn *connect_accept(pair *p, synack_conn **server)
+{
+	synack_conn *c;
+
+	assert_int_equal(synack_connect(p->cli, NULL, &p->srv_ep, NULL, p->now, &c), 0);
+	assert_int_equal(synack_conn_state(c), SYNACK_SYN_SENT);
+	pump(p);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_accept(p->lst, server), 0);
+	assert_int_equal(synack_conn_state(*server), SYNACK_ESTABLISHED);
+	return c;
+}
+
+static void test_handshake_options(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	synack_info ci, si;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	synack_conn_info(c, &ci);
+	synack_conn_info(sc, &si);
+	assert_int_equal(ci.isn_local, si.isn_remote);
+	assert_int_equal(ci.isn_remote, si.isn_local);
+	assert_true(ci.sack && ci.timestamps && si.sack && si.timestamps);
+	assert_int_equal(ci.snd_wscale, 8);
+	assert_int_equal(si.snd_wscale, 8);
+	assert_int_equal(ci.snd_mss, 1448);
+	assert_int_equal(si.snd_mss, 1448);
+	assert_int_equal(p.packets, 3);
+	assert_true(ci.handshake_ns > 0);
+	assert_true(ci.rtt_us > 0);
+	pair_free(&p);
+}
+
+static void test_data_and_close(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	static uint8_t out[100000], in[100000];
+	size_t sent = 0, got = 0;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof out; i++)
+		out[i] = (uint8_t)(i * 7 + (i >> 8));
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	for (int i = 0; i < 10000 && got < sizeof out; i++) {
+		ssize_t n;
+		if (sent < sizeof out) {
+			n = synack_send(c, out + sent, sizeof out - sent, p.now);
+			if (n > 0)
+				sent += (size_t)n;
+		}
+		pump(&p);
+		n = synack_recv(sc, in + got, sizeof in - got, p.now);
+		if (n > 0)
+			got += (size_t)n;
+		pump(&p);
+	}
+	assert_int_equal(got, sizeof out);
+	assert_memory_equal(in, out, sizeof out);
+	/* Client closes first: FIN-WAIT-1, FIN-WAIT-2, then TIME-WAIT. */
+	synack_close(c, p.now);
+	pump(&p);
+	assert_int_equal(synack_conn_state(sc), SYNACK_CLOSE_WAIT);
+	assert_int_equal(synack_recv(sc, in, 1, p.now), 0);
+	synack_close(sc, p.now);
+	pump(&p);
+	assert_int_equal(synack_stack_conn_count(p.srv), 0);
+	assert_int_equal(synack_stack_conn_count(p.cli), 1); /* in TIME-WAIT */
+	run_until(&p, p.now + 61 * SYNACK_SEC);
+	assert_int_equal(synack_stack_conn_count(p.cli), 0);
+	pair_free(&p);
+}
+
+static void test_refused(void **state)
+{
+	pair p;
+	synack_conn *c;
+	synack_addr closed = {0};
+
+	(void)state;
+	pair_setup(&p, NULL);
+	closed = p.srv_ep;
+	closed.port = 81;
+	assert_int_equal(synack_connect(p.cli, NULL, &closed, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_conn_state(c), SYNACK_CLOSED);
+	assert_int_equal(synack_conn_take_error(c), -ECONNREFUSED);
+	assert_true(synack_conn_poll(c) & SYNACK_POLLHUP);
+	synack_close(c, p.now);
+	assert_int_equal(synack_stack_conn_count(p.cli), 0);
+	pair_free(&p);
+}
+
+static void test_syn_timeout(void **state)
+{
+	pair p;
+	synack_conn *c;
+	synack_time start;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	start = p.now;
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	p.drop_next_to_srv = 100;
+	run_until(&p, start + 126 * SYNACK_SEC);
+	assert_int_equal(synack_conn_state(c), SYNACK_SYN_SENT);
+	run_until(&p, start + 128 * SYNACK_SEC);
+	assert_int_equal(synack_conn_state(c), SYNACK_CLOSED);
+	assert_int_equal(synack_conn_take_error(c), -ETIMEDOUT);
+	assert_int_equal(synack_stack_counters(p.cli)->syn_retransmits, 6);
+	synack_close(c, p.now);
+	pair_free(&p);
+}
+
+static void test_lost_synack_recovers(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	synack_info ci;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	p.drop_next_to_cli = 1;
+	run_until(&p, p.now + 5 * SYNACK_SEC);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	synack_conn_info(c, &ci);
+	assert_int_equal(ci.syn_retrans, 1);
+	pair_free(&p);
+}
+
+static void test_abort_resets_peer(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	synack_abort(c, p.now);
+	pump(&p);
+	assert_int_equal(synack_conn_state(sc), SYNACK_CLOSED);
+	assert_int_equal(synack_recv(sc, NULL, 0, p.now), -ECONNRESET);
+	synack_close(sc, p.now);
+	assert_int_equal(synack_stack_conn_count(p.cli), 0);
+	assert_int_equal(synack_stack_conn_count(p.srv), 0);
+	pair_free(&p);
+}
+
+static void test_simultaneous_close(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	synack_close(c, p.now);
+	synack_close(sc, p.now);
+	pump(&p);
+	/* Both sent FIN before seeing the other's: both pass CLOSING and sit
+	 * in TIME-WAIT. */
+	assert_int_equal(synack_stack_conn_count(p.cli), 1);
+	assert_int_equal(synack_stack_conn_count(p.srv), 1);
+	assert_int_equal(synack_stack_counters(p.cli)->timewait_entered, 1);
+	assert_int_equal(synack_stack_counters(p.srv)->timewait_entered, 1);
+	pair_free(&p);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_handshake_options),
+		cmocka_unit_test(test_data_and_close),
+		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_syn_timeout),
+		cmocka_unit_test(test_lost_synack_recovers),
+		cmocka_unit_test(test_abort_resets_peer),
+		cmocka_unit_test(test_simultaneous_close),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
