@@ -252,6 +252,11 @@ static bool fin_acked(const synack_conn *c)
 	return (c->flags & CF_FIN_SENT) && c->snd_una == c->fin_seq + 1;
 }
 
+static uint32_t old_ack_window(const synack_conn *c)
+{
+	return (uint64_t)c->max_snd_wnd < c->bytes_acked ? c->max_snd_wnd : (uint32_t)c->bytes_acked;
+}
+
 /* Fifth: the ACK field. Returns false when the segment is finished with. */
 static bool check_ack(synack_conn *c, const wire_seg *seg)
 {
@@ -272,13 +277,15 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 		take_acked(c, seg->ack);
 		handshake_done(c);
 	}
+	/* RFC 5961 section 5.2: acceptable only within
+	 * [SND.UNA - MAX.SND.WND, SND.NXT]; outside it, a challenge ACK. Linux
+	 * (6.18) bounds MAX.SND.WND by the bytes acknowledged so far. */
 	if (seq_gt(seg->ack, c->snd_max)) {
-		/* Linux discards an ACK for data not yet sent. */
 		s->ctr.drop_ack_unacceptable++;
+		conn_challenge_ack(c, seg);
 		return false;
 	}
-	if (seq_lt(seg->ack, c->snd_una - c->max_snd_wnd)) {
-		/* RFC 5961 section 5.2: too old to be real. */
+	if (seq_lt(seg->ack, c->snd_una - old_ack_window(c))) {
 		s->ctr.drop_ack_old++;
 		conn_challenge_ack(c, seg);
 		return false;
@@ -377,13 +384,21 @@ static bool take_fin(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
 
-	if (!(seg->flags & WIRE_FIN) || seg->seq + seg_len(seg) - 1 != c->rcv_nxt)
+	uint32_t fin_seq = seg->seq + seg_len(seg) - 1;
+
+	if (!(seg->flags & WIRE_FIN))
 		return false;
 	if (c->flags & CF_FIN_RCVD) {
+		if (fin_seq != c->rcv_nxt - 1)
+			return false;
+		/* The peer did not hear our ACK of its FIN: ACK it again; in
+		 * TIME-WAIT this restarts the 2 MSL wait. */
 		if (c->state == SYNACK_TIME_WAIT)
-			conn_enter_timewait(c); /* a retransmitted FIN restarts 2 MSL */
+			conn_enter_timewait(c);
 		return true;
 	}
+	if (fin_seq != c->rcv_nxt)
+		return false; /* bytes before the FIN are missing */
 	c->rcv_nxt++;
 	c->flags |= CF_FIN_RCVD;
 	switch (c->state) {

@@ -272,6 +272,30 @@ static void test_simultaneous_close(void **state)
 	pair_free(&p);
 }
 
+static void test_timewait_reacks_fin(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	synack_close(c, p.now);
+	pump(&p);
+	assert_int_equal(synack_conn_state(sc), SYNACK_CLOSE_WAIT);
+	/* The client's last ACK is lost: the server's FIN comes again and the
+	 * client, in TIME-WAIT, must ACK it again. */
+	p.drop_next_to_srv = 1;
+	synack_close(sc, p.now);
+	pump(&p);
+	assert_int_equal(synack_stack_conn_count(p.srv), 1); /* LAST-ACK */
+	run_until(&p, p.now + 5 * SYNACK_SEC);
+	assert_int_equal(synack_stack_conn_count(p.srv), 0);
+	assert_int_equal(synack_stack_conn_count(p.cli), 1);
+	assert_int_equal(synack_stack_counters(p.srv)->retransmits, 1);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -282,6 +306,7 @@ int main(void)
 		cmocka_unit_test(test_lost_synack_recovers),
 		cmocka_unit_test(test_abort_resets_peer),
 		cmocka_unit_test(test_simultaneous_close),
+		cmocka_unit_test(test_timewait_reacks_fin),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
