@@ -57,7 +57,7 @@ void ring_release(synack_stack *s, ring *r)
 
 /* ---- the block's life -------------------------------------------------------- */
 
-synack_conn *conn_alloc(synack_stack *s, const tuple *t)
+synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash)
 {
 	synack_conn *c = pool_get(s, &s->conn_pool);
 
@@ -76,7 +76,7 @@ synack_conn *conn_alloc(synack_stack *s, const tuple *t)
 	c->cwnd = TCP_INIT_CWND;
 	c->ssthresh = UINT32_MAX;
 	c->state = SYNACK_CLOSED;
-	table_insert(s, &s->conns, &c->node);
+	table_insert(s, &s->conns, &c->node, hash);
 	c->flags |= CF_HASHED;
 	return c;
 }
@@ -139,6 +139,7 @@ void conn_maybe_free(synack_conn *c)
 	ring_release(s, &c->sndq);
 	ring_release(s, &c->rcvq);
 	stack_event(s, SYNACK_EV_FREED, c, NULL, 0);
+	c->s = NULL;
 	pool_put(&s->conn_pool, c);
 }
 
@@ -248,14 +249,15 @@ static int pick_local(synack_stack *s, const synack_addr *local, const synack_ad
 	return -EADDRNOTAVAIL;
 }
 
-static int pick_port(synack_stack *s, tuple *t)
+static int pick_port(synack_stack *s, tuple *t, uint32_t *hash)
 {
 	uint32_t range = (uint32_t)s->cfg.ephemeral_high - s->cfg.ephemeral_low + 1;
 	uint16_t offset = ephemeral_port(s, t);
 
 	for (uint32_t i = 0; i < range && i < MAX_PORT_TRIES; i++) {
 		t->lport = (uint16_t)(s->cfg.ephemeral_low + (offset + i) % range);
-		if (!table_lookup(&s->conns, t, tuple_hash(s, t)))
+		*hash = tuple_hash(s, t);
+		if (!table_lookup(&s->conns, t, *hash))
 			return 0;
 	}
 	return -EADDRNOTAVAIL;
@@ -290,6 +292,7 @@ int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr 
 	synack_addr src;
 	tuple t;
 	synack_conn *c;
+	uint32_t hash;
 	int err;
 
 	if (!s || !remote || !out || remote->port == 0 ||
@@ -305,14 +308,14 @@ int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr 
 	memcpy(t.laddr, src.ip, sizeof t.laddr);
 	memcpy(t.raddr, remote->ip, sizeof t.raddr);
 	if (t.lport == 0) {
-		if ((err = pick_port(s, &t)))
+		if ((err = pick_port(s, &t, &hash)))
 			return err;
-	} else if (table_lookup(&s->conns, &t, tuple_hash(s, &t))) {
+	} else if (table_lookup(&s->conns, &t, hash = tuple_hash(s, &t))) {
 		return -EADDRINUSE;
 	}
 	if (s->cfg.max_connections && s->conn_pool.in_use >= s->cfg.max_connections)
 		return -ENOBUFS;
-	c = conn_alloc(s, &t);
+	c = conn_alloc(s, &t, hash);
 	if (!c)
 		return -ENOBUFS;
 	c->flags |= CF_USER;

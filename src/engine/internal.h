@@ -45,6 +45,13 @@ typedef struct tuple {
 	uint8_t laddr[16], raddr[16];
 } tuple;
 
+/* Compares two addresses of a family with constant-size memcmp calls, which
+ * the compiler inlines (this sits on every packet's path). */
+static inline bool ip_equal(const uint8_t *a, const uint8_t *b, uint8_t family)
+{
+	return family == SYNACK_AF_INET6 ? !memcmp(a, b, 16) : !memcmp(a, b, 4);
+}
+
 /* ---- intrusive doubly linked list -------------------------------------- */
 
 typedef struct dlist {
@@ -302,9 +309,10 @@ uint16_t ephemeral_port(synack_stack *s, const tuple *t);
 
 /* table.c */
 uint32_t tuple_hash(const synack_stack *s, const tuple *t);
+uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t);
 bool tuple_equal(const tuple *a, const tuple *b);
 int table_init(synack_stack *s, table *tb);
-void table_insert(synack_stack *s, table *tb, tnode *n);
+void table_insert(synack_stack *s, table *tb, tnode *n, uint32_t hash);
 void table_remove(table *tb, tnode *n);
 tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash);
 void table_free(synack_stack *s, table *tb);
@@ -319,8 +327,8 @@ synack_time timer_next(const synack_stack *s);
 timer_node *timer_pop_due(synack_stack *s, synack_time now);
 
 /* listen.c */
-void listen_input_isn(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
-                      const uint32_t *isn);
+void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
+                  uint32_t hash, const uint32_t *isn);
 void request_input(synack_stack *s, request *r, const wire_seg *seg);
 void request_timeout(synack_stack *s, request *r);
 void request_free(synack_stack *s, request *r);
@@ -329,7 +337,7 @@ void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvb
                 uint32_t *wnd_space, uint32_t *wscale_space);
 
 /* conn.c */
-synack_conn *conn_alloc(synack_stack *s, const tuple *t);
+synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash);
 void conn_set_state(synack_conn *c, synack_state st);
 void conn_done(synack_conn *c, int err);
 void conn_maybe_free(synack_conn *c);

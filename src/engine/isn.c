@@ -39,21 +39,8 @@ uint32_t ts_now(const synack_stack *s, uint32_t ts_off)
 /* RFC 6056 algorithm 3: a keyed offset per destination, plus a counter. */
 uint16_t ephemeral_port(synack_stack *s, const tuple *t)
 {
-	uint8_t in[5 + 32], out[crypto_shorthash_siphash24_BYTES];
 	tuple dst = *t;
-	size_t n;
 
 	dst.lport = 0;
-	n = tuple_pack(&dst, in);
-	crypto_shorthash_siphash24(out, in, n, s->port_key);
-	return (uint16_t)(wire_get32(out) + s->port_counter++);
-}
-
-uint32_t tuple_hash(const synack_stack *s, const tuple *t)
-{
-	uint8_t in[5 + 32], out[crypto_shorthash_siphash24_BYTES];
-	size_t n = tuple_pack(t, in);
-
-	crypto_shorthash_siphash24(out, in, n, s->hash_key);
-	return wire_get32(out);
+	return (uint16_t)(tuple_hash_keyed(s->port_key, &dst) + s->port_counter++);
 }

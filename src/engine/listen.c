@@ -187,8 +187,8 @@ static void request_event(synack_stack *s, synack_listener *l)
 }
 
 /* RFC 9293 3.10.7.2, LISTEN. */
-void listen_input_isn(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
-                      const uint32_t *isn)
+void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
+                  uint32_t hash, const uint32_t *isn)
 {
 	uint32_t rcvbuf, wnd_space, wscale_space;
 	request *r;
@@ -243,7 +243,7 @@ void listen_input_isn(synack_stack *s, synack_listener *l, const wire_seg *seg, 
 		r->snd_wscale = seg->opts.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : seg->opts.wscale;
 		r->rcv_wscale = wscale_for(wscale_space);
 	}
-	table_insert(s, &s->conns, &r->node);
+	table_insert(s, &s->conns, &r->node, hash);
 	dlist_add_tail(&l->requests, &r->link);
 	l->synq_len++;
 	request_event(s, l);
@@ -373,9 +373,9 @@ static synack_conn *request_to_conn(synack_stack *s, request *r, const wire_seg 
 	}
 	timer_cancel(s, &r->timer);
 	table_remove(&s->conns, &r->node);
-	c = conn_alloc(s, &t);
+	c = conn_alloc(s, &t, r->node.hash);
 	if (!c) {
-		table_insert(s, &s->conns, &r->node);
+		table_insert(s, &s->conns, &r->node, r->node.hash);
 		timer_arm(s, &r->timer, request_rto(s, r->retries));
 		s->ctr.drop_no_memory++;
 		return NULL;

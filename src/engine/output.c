@@ -65,19 +65,20 @@ size_t syn_options(uint8_t *p, uint8_t neg, uint16_t mss, uint8_t wscale, uint32
 void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8_t flags,
               uint16_t win, const uint8_t *opt, size_t opt_len, const uint8_t *data, uint32_t len)
 {
-	wire_seg seg;
+	wire_seg seg; /* only the fields wire_build reads are set: no memset per packet */
 	uint8_t *buf = out_reserve(s);
-	size_t alen = t->family == SYNACK_AF_INET6 ? 16 : 4;
 	size_t n;
 
 	if (!buf)
 		return;
-	memset(&seg, 0, sizeof seg);
 	seg.family = t->family;
 	seg.ttl = s->cfg.default_ttl;
+	seg.tos = 0;
+	seg.ip_id = 0;
 	seg.df = true; /* path MTU discovery, as Linux does for TCP */
-	memcpy(seg.src, t->laddr, alen);
-	memcpy(seg.dst, t->raddr, alen);
+	seg.urg = 0;
+	memcpy(seg.src, t->laddr, sizeof seg.src);
+	memcpy(seg.dst, t->raddr, sizeof seg.dst);
 	seg.sport = t->lport;
 	seg.dport = t->rport;
 	seg.seq = seq;

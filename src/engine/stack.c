@@ -196,12 +196,10 @@ int synack_stack_add_address(synack_stack *s, const synack_addr *ip)
 
 bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family)
 {
-	size_t alen = family == SYNACK_AF_INET6 ? 16 : 4;
-
 	if (s->addr_count == 0)
 		return true;
 	for (uint32_t i = 0; i < s->addr_count; i++)
-		if (s->addrs[i].family == family && !memcmp(s->addrs[i].ip, ip, alen))
+		if (s->addrs[i].family == family && ip_equal(s->addrs[i].ip, ip, family))
 			return true;
 	return false;
 }
@@ -256,11 +254,12 @@ void *pool_get(synack_stack *s, pool *p)
 	return b;
 }
 
+/* No clearing here, it costs on every close: callers reset the block's
+ * owner pointer (conn->s), which synack_stack_free uses to skip free blocks. */
 void pool_put(pool *p, void *block)
 {
 	void **b = block;
 
-	memset(block, 0, p->block_size);
 	*b = p->free_list;
 	p->free_list = b;
 	p->in_use--;
@@ -397,6 +396,7 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 	tuple t;
 	tnode *n;
 	synack_listener *l;
+	uint32_t hash;
 
 	s->now = now;
 	s->ctr.in_packets++;
@@ -412,7 +412,8 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 		return -EINVAL;
 	}
 	tuple_from_seg(&t, &seg);
-	n = table_lookup(&s->conns, &t, tuple_hash(s, &t));
+	hash = tuple_hash(s, &t);
+	n = table_lookup(&s->conns, &t, hash);
 	if (n && n->kind == NODE_REQUEST) {
 		request_input(s, container_of(n, request, node), &seg);
 		return 0;
@@ -424,7 +425,7 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 		    timewait_reusable(c, &seg, &isn)) {
 			s->ctr.timewait_reused++;
 			conn_done(c, 0);
-			listen_input_isn(s, l, &seg, &t, &isn);
+			listen_input(s, l, &seg, &t, hash, &isn);
 			return 0;
 		}
 		if (c->state == SYNACK_SYN_SENT)
@@ -435,7 +436,7 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 	}
 	l = listener_lookup(s, &t);
 	if (l) {
-		listen_input_isn(s, l, &seg, &t, NULL);
+		listen_input(s, l, &seg, &t, hash, NULL);
 		return 0;
 	}
 	/* RFC 9293 3.10.7.1: CLOSED. An RST is never answered. */
