@@ -332,9 +332,10 @@ const synack_addr *synack_listener_addr(const synack_listener *l);
 /* Data and closing                                                          */
 
 /* Queues up to len bytes. Returns the count taken, -EAGAIN when the send
- * buffer is full, -EPIPE after shutdown(WR) or close, -ENOTCONN before the
- * handshake ends (Linux blocks instead; call again after WRITABLE), or the
- * connection's error. */
+ * buffer is full or the handshake has not finished (as a non-blocking
+ * socket does; call again after WRITABLE), -EPIPE after shutdown(WR) or once
+ * closed, or the connection's pending error (then cleared). Buffers are
+ * allocated on first use and kept for the connection's life. */
 ssize_t synack_send(synack_conn *c, const void *buf, size_t len, synack_time now);
 
 /* Reads up to len bytes. Returns the count, 0 at end of stream, -EAGAIN

@@ -176,7 +176,10 @@ void conn_enter_timewait(synack_conn *c)
 		s->ctr.timewait_entered++;
 		conn_set_state(c, SYNACK_TIME_WAIT);
 	}
+	/* Nothing is left to send; keep what the user has not read yet. */
 	ring_release(s, &c->sndq);
+	if (!(c->flags & CF_USER) && c->rcvq.len == 0)
+		ring_release(s, &c->rcvq);
 	c->timer_kind = CT_TIMEWAIT;
 	c->timer.at = s->now + (synack_time)s->cfg.timewait_ms * NS_PER_MS;
 	dlist_add_tail(&s->timewait, &c->link);
@@ -381,8 +384,6 @@ ssize_t synack_recv(synack_conn *c, void *buf, size_t len, synack_time now)
 		n = len < c->rcvq.len ? (uint32_t)len : c->rcvq.len;
 		before = c->rcv_adv - c->rcv_nxt;
 		ring_pop(&c->rcvq, buf, n);
-		if (c->rcvq.len == 0)
-			ring_release(c->s, &c->rcvq);
 		/* Linux's tcp_cleanup_rbuf: announce a window that at least
 		 * doubled, once it had fallen to half the clamp or below. */
 		after = conn_rcv_window(c);
@@ -454,6 +455,7 @@ void synack_close(synack_conn *c, synack_time now)
 		return;
 	}
 	c->flags |= CF_SHUT_RD;
+	ring_release(s, &c->rcvq); /* empty, and no reader any more */
 	(void)synack_shutdown(c, SYNACK_SHUT_WR, now);
 	if (c->state == SYNACK_FIN_WAIT_2 && c->timer_kind == CT_NONE)
 		conn_arm_timer(c);

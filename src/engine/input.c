@@ -215,8 +215,6 @@ static void take_acked(synack_conn *c, uint32_t ack)
 	if (data) {
 		ring_pop(&c->sndq, NULL, data);
 		c->bytes_acked += data;
-		if (c->sndq.len == 0)
-			ring_release(s, &c->sndq);
 	}
 	c->snd_una = ack;
 	if (seq_lt(c->snd_nxt, ack))
@@ -228,6 +226,7 @@ static void take_acked(synack_conn *c, uint32_t ack)
 		c->cwnd += c->cwnd ? (c->snd_mss + c->cwnd - 1) / c->cwnd / c->snd_mss : 1;
 	c->backoff = 0;
 	c->retrans_start = 0;
+	c->head_sent = s->now; /* the new head's own send time is not kept */
 	if (data && (c->flags & CF_USER))
 		stack_event(s, SYNACK_EV_WRITABLE, c, NULL, 0);
 }
@@ -422,6 +421,14 @@ static bool take_fin(synack_conn *c, const wire_seg *seg)
 	return true;
 }
 
+/* In SYN-RECEIVED after crossing SYNs, the peer's SYN-ACK repeats its SYN
+ * and acknowledges ours (Linux's tcp_validate_incoming). */
+static bool simultaneous_synack(const synack_conn *c, const wire_seg *seg)
+{
+	return c->state == SYNACK_SYN_RECEIVED && (seg->flags & WIRE_ACK) && seg_len(seg) == 1 &&
+	       seg->seq + 1 == c->rcv_nxt && seg->ack == c->snd_nxt;
+}
+
 static void store_ts_recent(synack_conn *c, const wire_seg *seg)
 {
 	/* RFC 7323 4.3: remember the newest timestamp of an in-order segment. */
@@ -464,8 +471,9 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	/* Second: RST. */
 	if (check_rst(c, seg))
 		return;
-	/* Fourth: SYN in a synchronized state (RFC 5961 section 4). */
-	if (seg->flags & WIRE_SYN) {
+	/* Fourth: SYN in a synchronized state (RFC 5961 section 4), except the
+	 * peer's SYN-ACK in a simultaneous open, which Linux lets pass. */
+	if ((seg->flags & WIRE_SYN) && !simultaneous_synack(c, seg)) {
 		conn_challenge_ack(c, seg);
 		return;
 	}

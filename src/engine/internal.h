@@ -231,7 +231,8 @@ struct synack_conn {
 	uint32_t srtt_us, rttvar_us, rto_ms;
 	uint32_t rtt_seq;
 	synack_time rtt_time;
-	synack_time retrans_start; /* first retransmission of the head, for user timeout */
+	synack_time retrans_start; /* when the unacknowledged head was first sent, once it timed out */
+	synack_time head_sent;     /* when the oldest unacknowledged segment went out */
 
 	synack_time syn_time, established_at;
 	uint32_t user_timeout_ms;

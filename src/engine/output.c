@@ -311,7 +311,10 @@ static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_l
 		c->total_retrans++;
 		s->ctr.retransmits++;
 		c->flags &= (uint16_t)~CF_RTT_TIMING; /* Karn: no sample across a retransmission */
-	} else if (!(c->flags & CF_RTT_TIMING)) {
+	} else if (seq == c->snd_una) {
+		c->head_sent = s->now;
+	}
+	if (!seq_lt(seq, c->snd_max) && !(c->flags & CF_RTT_TIMING)) {
 		c->flags |= CF_RTT_TIMING;
 		c->rtt_seq = seq;
 		c->rtt_time = s->now;
@@ -427,7 +430,7 @@ static void retransmit_timeout(synack_conn *c)
 	else
 		limit = s->cfg.retries2;
 	if (!c->retrans_start)
-		c->retrans_start = syn ? c->syn_time : s->now;
+		c->retrans_start = syn ? c->syn_time : (c->head_sent ? c->head_sent : s->now);
 	if (retries_exhausted(c, limit)) {
 		s->ctr.timeouts++;
 		conn_done(c, -ETIMEDOUT);

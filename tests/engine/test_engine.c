@@ -296,6 +296,117 @@ static void test_timewait_reacks_fin(void **state)
 	pair_free(&p);
 }
 
+static void test_simultaneous_open(void **state)
+{
+	pair p;
+	synack_conn *a, *b;
+	synack_addr a_ep, b_ep;
+	synack_info ai, bi;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	a_ep = p.cli_ip;
+	a_ep.port = 1000;
+	b_ep = p.srv_ep;
+	b_ep.port = 2000;
+	assert_int_equal(synack_connect(p.cli, &a_ep, &b_ep, NULL, p.now, &a), 0);
+	assert_int_equal(synack_connect(p.srv, &b_ep, &a_ep, NULL, p.now, &b), 0);
+	pump(&p);
+	assert_int_equal(synack_conn_state(a), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_conn_state(b), SYNACK_ESTABLISHED);
+	synack_conn_info(a, &ai);
+	synack_conn_info(b, &bi);
+	assert_int_equal(ai.isn_local, bi.isn_remote);
+	assert_int_equal(bi.isn_local, ai.isn_remote);
+	/* Two SYNs crossing, two SYN-ACKs with the same ISNs: four packets. */
+	assert_int_equal(p.packets, 4);
+	pair_free(&p);
+}
+
+static void test_ipv6_handshake(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	synack_addr cli6, srv6;
+	synack_info ci;
+	synack_listener *l6;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	assert_int_equal(synack_addr_parse("fd00::1", &cli6), 0);
+	assert_int_equal(synack_addr_parse("[fd00::2]:443", &srv6), 0);
+	assert_int_equal(synack_stack_add_address(p.cli, &cli6), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &srv6), 0);
+	assert_int_equal(synack_listen(p.srv, &srv6, 4, NULL, &l6), 0);
+	assert_int_equal(synack_connect(p.cli, NULL, &srv6, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_accept(l6, &sc), 0);
+	synack_conn_info(c, &ci);
+	assert_int_equal(ci.snd_mss, 1440 - 12); /* 1500 - 40 - 20, less TS */
+	assert_int_equal(synack_conn_local(c)->family, SYNACK_AF_INET6);
+	pair_free(&p);
+}
+
+static void test_zero_window_probe(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	synack_conn_opts small = {.rcvbuf = 4096};
+	static uint8_t buf[65536], sink[65536];
+	size_t got = 0;
+	ssize_t n;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	synack_listener_close(p.lst, p.now);
+	assert_int_equal(synack_listen(p.srv, &p.srv_ep, 4, &small, &p.lst), 0);
+	c = connect_accept(&p, &sc);
+	/* The server reads nothing: its 8 KiB buffer fills, the window closes,
+	 * and the client must probe rather than give up or spin. */
+	n = synack_send(c, buf, sizeof buf, p.now);
+	assert_true(n > 0);
+	pump(&p);
+	assert_true(synack_conn_send_queued(c) > 0);
+	run_until(&p, p.now + 10 * SYNACK_SEC);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	/* Reading opens the window again and the data flows on. */
+	for (int i = 0; i < 1000 && got < (size_t)n; i++) {
+		ssize_t r = synack_recv(sc, sink, sizeof sink, p.now);
+		if (r > 0)
+			got += (size_t)r;
+		run_until(&p, p.now + SYNACK_SEC);
+	}
+	assert_int_equal(got, (size_t)n);
+	pair_free(&p);
+}
+
+static void test_user_timeout(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	synack_conn_opts opts = {.user_timeout_ms = 3000};
+	synack_time start;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, &opts, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	/* The server vanishes: the client's data is never acknowledged. */
+	synack_stack_free(p.srv);
+	assert_int_equal(synack_stack_new(NULL, &p.srv), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &p.srv_ep), 0);
+	p.drop_next_to_srv = 1000;
+	start = p.now;
+	assert_int_equal(synack_send(c, "x", 1, p.now), 1);
+	run_until(&p, start + 2900 * SYNACK_MS);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	run_until(&p, start + 3100 * SYNACK_MS);
+	assert_int_equal(synack_conn_state(c), SYNACK_CLOSED);
+	assert_int_equal(synack_conn_take_error(c), -ETIMEDOUT);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -307,6 +418,10 @@ int main(void)
 		cmocka_unit_test(test_abort_resets_peer),
 		cmocka_unit_test(test_simultaneous_close),
 		cmocka_unit_test(test_timewait_reacks_fin),
+		cmocka_unit_test(test_simultaneous_open),
+		cmocka_unit_test(test_ipv6_handshake),
+		cmocka_unit_test(test_zero_window_probe),
+		cmocka_unit_test(test_user_timeout),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
