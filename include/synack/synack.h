@@ -147,6 +147,7 @@ typedef void (*synack_event_fn)(void *ctx, const synack_event *ev);
 	X(drop_out_of_window, "segment outside the receive window")           \
 	X(drop_paws, "segment rejected by PAWS (RFC 7323)")                   \
 	X(drop_rst_out_of_window, "RST outside the window (RFC 5961)")        \
+	X(drop_rst_timewait, "RST ignored in TIME-WAIT (RFC 1337)")           \
 	X(drop_ack_unacceptable, "ACK for data not yet sent")                  \
 	X(drop_ack_old, "ACK below the acceptable range (RFC 5961)")          \
 	X(drop_syn_sent_other, "segment without SYN or RST in SYN-SENT")      \
@@ -216,6 +217,7 @@ typedef struct synack_config {
 	/* RFC 5961 limits. */
 	uint32_t challenge_ack_limit;  /* per stack per second: 1000 (tcp_challenge_ack_limit) */
 	uint32_t invalid_ratelimit_ms; /* per connection: 500 (tcp_invalid_ratelimit) */
+	bool rfc1337;                  /* TIME-WAIT ignores RSTs: off, as Linux (tcp_rfc1337) */
 
 	/* Resources. */
 	uint32_t max_connections; /* 0: no limit besides memory */

@@ -96,6 +96,10 @@ void syn_sent_input(synack_conn *c, const wire_seg *seg)
 
 	/* First, the ACK: it must acknowledge our SYN and nothing beyond. */
 	if (has_ack && (seq_leq(seg->ack, c->iss) || seq_gt(seg->ack, c->snd_max))) {
+		/* Linux: an earlier RST or FIN of ours may have been lost; resend
+		 * the SYN almost at once (TCP_TIMEOUT_MIN) if not yet retried. */
+		if (c->backoff == 0)
+			timer_arm(s, &c->timer, s->now + TCP_TIMEOUT_MIN_MS * NS_PER_MS);
 		if (seg->flags & WIRE_RST)
 			s->ctr.drop_ack_unacceptable++;
 		else
@@ -119,6 +123,8 @@ void syn_sent_input(synack_conn *c, const wire_seg *seg)
 	/* Fourth, SYN. */
 	c->irs = seg->seq;
 	c->rcv_nxt = seg->seq + 1;
+	/* Our SYN offered its window before RCV.NXT was known: anchor it now. */
+	c->rcv_adv = c->rcv_nxt + (c->rcv_wnd_clamp < TCP_MAX_WINDOW ? c->rcv_wnd_clamp : TCP_MAX_WINDOW);
 	take_peer_options(c, seg);
 	c->snd_wnd = seg->win; /* never scaled in a SYN (RFC 7323 2.2) */
 	c->max_snd_wnd = c->snd_wnd;
@@ -179,6 +185,14 @@ static int reset_error(const synack_conn *c)
 	}
 }
 
+/* Linux's tcp_reset_check: once the peer's FIN is in, an RST may carry
+ * the FIN's own sequence number (RCV.NXT - 1). */
+static bool rst_after_fin(const synack_conn *c, const wire_seg *seg)
+{
+	return seg->seq == c->rcv_nxt - 1 &&
+	       (c->state == SYNACK_CLOSE_WAIT || c->state == SYNACK_LAST_ACK || c->state == SYNACK_CLOSING);
+}
+
 static bool check_rst(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
@@ -187,15 +201,22 @@ static bool check_rst(synack_conn *c, const wire_seg *seg)
 		return false;
 	/* RFC 5961 section 3.2: reset only when SEG.SEQ == RCV.NXT; any other
 	 * in-window RST draws a challenge ACK. */
-	if (seg->seq != c->rcv_nxt) {
+	if (seg->seq != c->rcv_nxt && !rst_after_fin(c, seg)) {
 		conn_challenge_ack(c, seg);
 		return true;
 	}
-	s->ctr.resets_received++;
 	if (c->state == SYNACK_TIME_WAIT) {
-		conn_done(c, 0); /* Linux's default, tcp_rfc1337=0 */
+		/* RFC 1337 (TIME-WAIT assassination): Linux kills TIME-WAIT on
+		 * an RST unless tcp_rfc1337 is set. */
+		if (s->cfg.rfc1337) {
+			s->ctr.drop_rst_timewait++;
+			return true;
+		}
+		s->ctr.resets_received++;
+		conn_done(c, 0);
 		return true;
 	}
+	s->ctr.resets_received++;
 	conn_done(c, reset_error(c));
 	return true;
 }
@@ -351,8 +372,9 @@ static bool take_text(synack_conn *c, const wire_seg *seg, bool *reset)
 	if (seq != c->rcv_nxt)
 		return true; /* out of order: no queue yet, ask for the hole */
 	if (!(c->flags & CF_USER) && (c->flags & CF_SHUT_RD) && !(c->flags & CF_ACCEPTQ)) {
-		/* Linux: new data for a closed socket is answered with RST. */
-		conn_send_rst(c);
+		/* Linux (tcp_rcv_state_process): new data for a closed socket
+		 * resets it, answered as a segment without a connection. */
+		send_reset_for(s, seg, &c->node.t);
 		*reset = true;
 		return false;
 	}
@@ -458,6 +480,10 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	/* First: the sequence number. */
 	if (!seq_acceptable(c, seg)) {
 		if (seg->flags & WIRE_RST) {
+			if (rst_after_fin(c, seg)) {
+				check_rst(c, seg);
+				return;
+			}
 			s->ctr.drop_rst_out_of_window++;
 			return;
 		}

@@ -28,6 +28,7 @@
 #define TCP_ORPHAN_RETRIES 8       /* Linux: tcp_orphan_retries 0 means 8 */
 #define TCP_PAWS_24DAYS_MS (24ULL * 24 * 3600 * 1000) /* RFC 7323 5.5 */
 #define TCP_RTO_MIN_PROBE_MS 200   /* floor of the persist timer, Linux */
+#define TCP_TIMEOUT_MIN_MS 2       /* Linux TCP_TIMEOUT_MIN: 2 jiffies */
 #define NS_PER_MS 1000000ULL
 #define NS_PER_US 1000ULL
 #define ISN_CLOCK_NS 4000ULL       /* RFC 6528 / RFC 793: a 4 microsecond clock */
@@ -210,6 +211,7 @@ struct synack_conn {
 	uint32_t iss, snd_una, snd_nxt, snd_max;
 	uint32_t snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
 	uint32_t fin_seq;      /* sequence number of our FIN, when queued */
+	uint32_t snd_sml;      /* end of the last short segment sent (Minshall) */
 	uint32_t cwnd, ssthresh; /* segments (RFC 5681; full version in issue 3) */
 
 	/* Receive sequence space. */

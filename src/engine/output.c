@@ -160,12 +160,16 @@ static void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
 	         len ? s->scratch : NULL, len);
 }
 
-void conn_send_ack(synack_conn *c) { conn_xmit(c, c->snd_nxt, 0, 0); }
+/* A bare ACK carries the highest sequence number sent (Linux's
+ * tcp_acceptable_seq): after a retransmission timeout SND.NXT is rewound to
+ * resend, but the peer may already hold everything up to SND.MAX, and would
+ * discard an ACK that starts below its RCV.NXT. */
+void conn_send_ack(synack_conn *c) { conn_xmit(c, c->snd_max, 0, 0); }
 
-/* An RST with our next sequence number (Linux's tcp_send_active_reset). */
+/* An RST with our highest sequence number (Linux's tcp_send_active_reset). */
 void conn_send_rst(synack_conn *c)
 {
-	send_raw(c->s, &c->node.t, c->snd_nxt, c->rcv_nxt, WIRE_RST | WIRE_ACK, 0, NULL, 0, NULL, 0);
+	send_raw(c->s, &c->node.t, c->snd_max, c->rcv_nxt, WIRE_RST | WIRE_ACK, 0, NULL, 0, NULL, 0);
 }
 
 /* Our SYN, or our SYN-ACK in a simultaneous open (same ISN, RFC 9293 3.5). */
@@ -373,20 +377,26 @@ void conn_output(synack_conn *c)
 			len = room;
 		if (len == 0)
 			break;
-		if (len < c->snd_mss) {
+		fin_now = (c->flags & CF_FIN_QUEUED) && c->snd_nxt + len == c->fin_seq;
+		if (len < c->snd_mss && !fin_now) {
 			bool in_flight = c->snd_nxt != c->snd_una;
 			bool window_cut = len < avail;
-			if (!(c->flags & CF_NODELAY) && in_flight && !window_cut)
-				break; /* Nagle: wait for the ACK of what is in flight */
+			/* Nagle as Linux applies it (Minshall's variant): hold a
+			 * short segment only while an earlier short one is still
+			 * unacknowledged. A FIN is never held. */
+			if (!(c->flags & CF_NODELAY) && !window_cut && seq_gt(c->snd_sml, c->snd_una) &&
+			    seq_leq(c->snd_sml, c->snd_nxt))
+				break;
 			if (window_cut && len < c->max_snd_wnd / 2 && in_flight)
 				break; /* sender SWS avoidance */
 		}
-		fin_now = (c->flags & CF_FIN_QUEUED) && c->snd_nxt + len == c->fin_seq;
 		if (c->snd_nxt + len == data_end)
 			flags |= WIRE_PSH;
 		if (fin_now)
 			flags |= WIRE_FIN;
 		conn_xmit(c, c->snd_nxt, flags, len);
+		if (len < c->snd_mss)
+			c->snd_sml = c->snd_nxt + len;
 		if (fin_now)
 			c->flags |= CF_FIN_SENT;
 		note_sent(c, c->snd_nxt, len, len + (fin_now ? 1 : 0));

@@ -110,16 +110,25 @@ const char *wire_err_name(wire_err e);
 
 /* Parses an IPv4 or IPv6 packet carrying TCP. IPv6 extension headers
  * (hop-by-hop, routing, destination options) are skipped; a fragment header
- * is WIRE_ERR_IP_FRAGMENT. Never reads outside pkt[0..len). */
+ * is WIRE_ERR_IP_FRAGMENT. Never reads outside pkt[0..len). Bytes past the
+ * IP length (link padding) are ignored. For IPv6, ip_id is 0 and df false
+ * (no such fields). On error, seg's contents are unspecified. */
 wire_err wire_parse(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg);
 
 /* Parses TCP options alone (used by wire_parse and the fuzzers). */
 wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out);
 
-/* Internet checksum helpers (RFC 1071). */
+/* Internet checksum helpers (RFC 1071). wire_csum_add adds len bytes (any
+ * alignment) to a partial sum of big-endian 16-bit words, so host-order
+ * integers may be added to it too. When summing in chunks, every chunk but
+ * the last must have an even length. wire_csum_fold folds and complements:
+ * it gives the value to store (wire_set16), and 0 over data that already
+ * carries a correct checksum. */
 uint32_t wire_csum_add(uint32_t sum, const void *data, size_t len);
 uint16_t wire_csum_fold(uint32_t sum);
-/* TCP checksum over the pseudo-header (RFC 9293 3.1 / RFC 8200 8.1). */
+/* TCP checksum over the pseudo-header (RFC 9293 3.1 / RFC 8200 8.1): the
+ * value for the checksum field when that field is zero in tcp, or 0 when tcp
+ * carries a correct checksum. */
 uint16_t wire_tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst,
                        const uint8_t *tcp, size_t tcp_len);
 
@@ -139,7 +148,8 @@ size_t wire_put_fastopen(uint8_t *p, const uint8_t *cookie, uint8_t len, bool ex
  * length, or 0 when cap is too small or the options exceed 40 bytes. */
 size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg);
 
-/* Length of the packet wire_build would make for seg. */
+/* Length of the packet wire_build would make for seg, or 0 when it cannot
+ * (options over 40 bytes, family not 4 or 6, length fields overflow). */
 size_t wire_build_len(const wire_seg *seg);
 
 /* Byte order helpers. */

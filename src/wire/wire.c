@@ -1,0 +1,684 @@
+/*
+ * wire.c — bytes <-> structs for IPv4 (RFC 791), IPv6 (RFC 8200) and TCP
+ * (RFC 9293), with the Internet checksum (RFC 1071).
+ *
+ * Everything here is stateless and allocation-free: the parser only points
+ * into the caller's packet, the builder only writes into the caller's buffer.
+ */
+#include "wire/wire.h"
+
+#include <string.h>
+
+/* IPv4 header fields (RFC 791 section 3.1). */
+#define IPV4_VERSION 4
+#define IPV4_IHL_MIN 5 /* in 32-bit words */
+#define IPV4_OFF_TOS 1
+#define IPV4_OFF_TOTLEN 2
+#define IPV4_OFF_ID 4
+#define IPV4_OFF_FRAG 6
+#define IPV4_OFF_TTL 8
+#define IPV4_OFF_PROTO 9
+#define IPV4_OFF_CSUM 10
+#define IPV4_OFF_SRC 12
+#define IPV4_OFF_DST 16
+#define IPV4_ADDR_LEN 4
+#define IPV4_FLAG_DF 0x4000	  /* Don't Fragment */
+#define IPV4_FLAG_MF 0x2000	  /* More Fragments */
+#define IPV4_FRAG_OFF_MASK 0x1fff /* fragment offset, in 8-byte units */
+#define IPV4_MAX_TOTLEN 0xffff
+
+/* IPv6 header fields (RFC 8200 section 3). */
+#define IPV6_VERSION 6
+#define IPV6_OFF_PLEN 4
+#define IPV6_OFF_NEXT 6
+#define IPV6_OFF_HOPS 7
+#define IPV6_OFF_SRC 8
+#define IPV6_OFF_DST 24
+#define IPV6_ADDR_LEN 16
+#define IPV6_MAX_PLEN 0xffff
+
+/* IPv6 next-header values (RFC 8200 section 4). */
+#define IPV6_NH_HOPOPTS 0
+#define IPV6_NH_ROUTING 43
+#define IPV6_NH_FRAGMENT 44
+#define IPV6_NH_DSTOPTS 60
+/* Hop-by-hop, routing and destination options share one layout: next
+ * header, then the length in 8-octet units not counting the first 8. */
+#define IPV6_EXT_MIN 2
+#define IPV6_EXT_UNIT 8
+
+/* TCP header fields (RFC 9293 section 3.1). */
+#define TCP_OFF_SPORT 0
+#define TCP_OFF_DPORT 2
+#define TCP_OFF_SEQ 4
+#define TCP_OFF_ACK 8
+#define TCP_OFF_DOFF 12
+#define TCP_OFF_FLAGS 13
+#define TCP_OFF_WIN 14
+#define TCP_OFF_CSUM 16
+#define TCP_OFF_URG 18
+#define TCP_DOFF_MIN 5 /* in 32-bit words */
+#define TCP_DOFF_SHIFT 4
+#define TCP_WORD 4
+
+/* Option layouts. */
+#define OPT_HDR 2			/* kind, length */
+#define OPTLEN_SACK_BLOCK 8		/* RFC 2018 section 3: two 32-bit edges */
+#define OPTLEN_MD5 18			/* RFC 2385 section 3.0 */
+#define OPTLEN_EXP_HDR 4		/* RFC 6994: kind, length, 16-bit ExID */
+#define FO_COOKIE_MIN 4			/* RFC 7413 section 4.1.1 */
+#define OPTLEN_FO_REQ OPT_HDR		/* kind 34 with no cookie */
+#define OPTLEN_FOEXP_REQ OPTLEN_EXP_HDR /* kind 254 + magic, no cookie */
+#define OPT_TS_VAL OPT_HDR		/* RFC 7323 section 3.2: TSval, then TSecr */
+#define OPT_TS_ECR (OPT_HDR + 4)
+#define SACK_RIGHT_EDGE 4 /* RFC 2018 section 3: right edge after left */
+#define NOP_NOP 2	  /* two NOPs before TS, RFC 7323 Appendix A */
+#define OPTLEN_NOP_NOP_TS (NOP_NOP + WIRE_OPTLEN_TS)
+
+/* Internet checksum (RFC 1071). */
+#define CSUM_FOLD_BITS 16
+#define CSUM_MASK 0xffff
+
+const char *wire_err_name(wire_err e)
+{
+	static const char *const names[WIRE_ERR_COUNT] = {
+	    [WIRE_OK] = "ok",
+	    [WIRE_ERR_IP_TRUNCATED] = "ip_truncated",
+	    [WIRE_ERR_IP_VERSION] = "ip_version",
+	    [WIRE_ERR_IP_HEADER] = "ip_header",
+	    [WIRE_ERR_IP_LENGTH] = "ip_length",
+	    [WIRE_ERR_IP_CHECKSUM] = "ip_checksum",
+	    [WIRE_ERR_IP_FRAGMENT] = "ip_fragment",
+	    [WIRE_ERR_NOT_TCP] = "not_tcp",
+	    [WIRE_ERR_TCP_TRUNCATED] = "tcp_truncated",
+	    [WIRE_ERR_TCP_DOFF_SHORT] = "tcp_doff_short",
+	    [WIRE_ERR_TCP_DOFF_LONG] = "tcp_doff_long",
+	    [WIRE_ERR_TCP_OPT_LEN] = "tcp_opt_len",
+	    [WIRE_ERR_TCP_OPT_BAD] = "tcp_opt_bad",
+	    [WIRE_ERR_TCP_CHECKSUM] = "tcp_checksum",
+	};
+
+	if ((unsigned)e >= WIRE_ERR_COUNT)
+		return "unknown";
+	return names[e];
+}
+
+/* ---------------------------------------------------------------------------
+ * Checksums
+ *
+ * The one's-complement sum does not depend on byte order (RFC 1071 section
+ * 2(B)), so the data is summed as native 32-bit words (fast, no byte
+ * shuffling) into a 64-bit accumulator, folded to 16 bits, and only then
+ * brought to network order. The value passed in and returned is a partial
+ * sum of big-endian 16-bit words, so callers may add host-order integers
+ * (protocol, length) to it directly.
+ */
+
+static uint16_t csum_fold16(uint64_t acc)
+{
+	/* Each step adds the carries back in (end-around carry); four steps
+	 * take 64 bits down to 16 for any input. */
+	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & 0xffffffffu) + (acc >> 32);
+	acc = (acc & CSUM_MASK) + (acc >> CSUM_FOLD_BITS);
+	acc = (acc & CSUM_MASK) + (acc >> CSUM_FOLD_BITS);
+	return (uint16_t)acc;
+}
+
+static uint16_t csum_native_to_be(uint16_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return v;
+#else
+	return (uint16_t)(v << 8 | v >> 8);
+#endif
+}
+
+static uint64_t csum_load32(const uint8_t *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, sizeof(w)); /* any alignment */
+	return w;
+}
+
+/*
+ * Adds len bytes to a native-order accumulator without folding. 2^32 words
+ * of 32 bits would be needed to overflow the 64 bits, so callers fold once
+ * at the end. An odd last byte is padded with a zero byte after it.
+ */
+static inline uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
+{
+	for (; len >= 16; p += 16, len -= 16)
+		acc +=
+		    csum_load32(p) + csum_load32(p + 4) + csum_load32(p + 8) + csum_load32(p + 12);
+	if (len & 8) {
+		acc += csum_load32(p) + csum_load32(p + 4);
+		p += 8;
+	}
+	if (len & 4) {
+		acc += csum_load32(p);
+		p += 4;
+	}
+	if (len & 2) {
+		uint16_t w;
+
+		memcpy(&w, p, sizeof(w));
+		acc += w;
+		p += 2;
+	}
+	if (len & 1) {
+		const uint8_t tail[2] = {p[0], 0};
+		uint16_t w;
+
+		memcpy(&w, tail, sizeof(w));
+		acc += w;
+	}
+	return acc;
+}
+
+/* Adds a native accumulator to a network-order partial sum. */
+static uint32_t csum_merge(uint32_t sum, uint64_t acc)
+{
+	uint64_t s = (uint64_t)sum + csum_native_to_be(csum_fold16(acc));
+
+	/* At most one carry out of 32 bits, and then the low half is small. */
+	return (uint32_t)(s & 0xffffffffu) + (uint32_t)(s >> 32);
+}
+
+/*
+ * Adds len bytes at data to the partial sum. Data may be at any alignment.
+ * When a sum is built from several chunks, every chunk except the last must
+ * have an even length: an odd final byte is padded with a zero byte as the
+ * low half of a 16-bit word, which is only right at the very end.
+ */
+uint32_t wire_csum_add(uint32_t sum, const void *data, size_t len)
+{
+	return csum_merge(sum, csum_acc(0, data, len));
+}
+
+/* Folds a partial sum to 16 bits and complements it: the value to store in a
+ * checksum field. Over data that includes a correct checksum it gives 0. */
+uint16_t wire_csum_fold(uint32_t sum)
+{
+	return (uint16_t)~csum_fold16(sum);
+}
+
+uint16_t wire_tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst, const uint8_t *tcp,
+		       size_t tcp_len)
+{
+	size_t alen = family == IPV6_VERSION ? IPV6_ADDR_LEN : IPV4_ADDR_LEN;
+	uint64_t acc;
+	uint32_t sum;
+
+	/* Pseudo-header: addresses, zero, protocol, TCP length (RFC 9293
+	 * section 3.1); for IPv6 a 32-bit length (RFC 8200 section 8.1).
+	 * Summed as 16-bit words, both layouts reduce to the same terms.
+	 * The addresses have even length, so one accumulator serves all. */
+	acc = csum_acc(0, src, alen);
+	acc = csum_acc(acc, dst, alen);
+	acc = csum_acc(acc, tcp, tcp_len);
+	sum = WIRE_IPPROTO_TCP + (uint32_t)(tcp_len >> CSUM_FOLD_BITS) +
+	      (uint32_t)(tcp_len & CSUM_MASK);
+	return wire_csum_fold(csum_merge(sum, acc));
+}
+
+/* ---------------------------------------------------------------------------
+ * TCP options
+ */
+
+static wire_err opt_sack(const uint8_t *p, uint8_t olen, wire_opts *out)
+{
+	unsigned n = (unsigned)(olen - OPT_HDR) / OPTLEN_SACK_BLOCK;
+
+	/* RFC 2018 section 3: 2 + 8n bytes, and at most 4 blocks fit. */
+	if (olen < OPT_HDR + OPTLEN_SACK_BLOCK || (olen - OPT_HDR) % OPTLEN_SACK_BLOCK ||
+	    n > WIRE_MAX_SACK_BLOCKS)
+		return WIRE_ERR_TCP_OPT_BAD;
+	p += OPT_HDR;
+	for (unsigned i = 0; i < n; i++, p += OPTLEN_SACK_BLOCK) {
+		out->sack[i][0] = wire_get32(p);
+		out->sack[i][1] = wire_get32(p + SACK_RIGHT_EDGE);
+	}
+	out->sack_count = (uint8_t)n;
+	out->present |= WIRE_HAS_SACK;
+	return WIRE_OK;
+}
+
+/* A Fast Open cookie of clen bytes at c; clen 0 is a cookie request. Cookies
+ * are 4..16 bytes and, as Linux insists, of even length (RFC 7413 4.1.1). */
+static wire_err opt_fo_cookie(const uint8_t *c, unsigned clen, uint16_t bit, wire_opts *out)
+{
+	if (clen && (clen < FO_COOKIE_MIN || clen > WIRE_FO_COOKIE_MAX || clen % 2))
+		return WIRE_ERR_TCP_OPT_BAD;
+	memcpy(out->fo_cookie, c, clen);
+	out->fo_len = (uint8_t)clen;
+	out->present |= bit;
+	return WIRE_OK;
+}
+
+/* Kind 254 is shared by experiments (RFC 6994); only the Fast Open one is
+ * ours, the others are skipped like unknown kinds. */
+static wire_err opt_exp(const uint8_t *p, uint8_t olen, wire_opts *out)
+{
+	if (olen < OPTLEN_EXP_HDR || wire_get16(p + OPT_HDR) != WIRE_FASTOPEN_MAGIC)
+		return WIRE_OK;
+	return opt_fo_cookie(p + OPTLEN_EXP_HDR, olen - OPTLEN_EXP_HDR, WIRE_HAS_FOEXP, out);
+}
+
+/* One option of known total length olen (>= 2, within the area) at p. */
+static wire_err opt_one(const uint8_t *p, uint8_t olen, wire_opts *out)
+{
+	switch (p[0]) {
+	case WIRE_OPT_MSS:
+		if (olen != WIRE_OPTLEN_MSS)
+			return WIRE_ERR_TCP_OPT_BAD;
+		out->mss = wire_get16(p + OPT_HDR);
+		out->present |= WIRE_HAS_MSS;
+		return WIRE_OK;
+	case WIRE_OPT_WSCALE:
+		if (olen != WIRE_OPTLEN_WSCALE)
+			return WIRE_ERR_TCP_OPT_BAD;
+		out->wscale = p[OPT_HDR];
+		out->present |= WIRE_HAS_WSCALE;
+		return WIRE_OK;
+	case WIRE_OPT_SACKOK:
+		if (olen != WIRE_OPTLEN_SACKOK)
+			return WIRE_ERR_TCP_OPT_BAD;
+		out->present |= WIRE_HAS_SACKOK;
+		return WIRE_OK;
+	case WIRE_OPT_TS:
+		if (olen != WIRE_OPTLEN_TS)
+			return WIRE_ERR_TCP_OPT_BAD;
+		out->ts_val = wire_get32(p + OPT_TS_VAL);
+		out->ts_ecr = wire_get32(p + OPT_TS_ECR);
+		out->present |= WIRE_HAS_TS;
+		return WIRE_OK;
+	case WIRE_OPT_SACK:
+		return opt_sack(p, olen, out);
+	case WIRE_OPT_MD5:
+		if (olen != OPTLEN_MD5)
+			return WIRE_ERR_TCP_OPT_BAD;
+		out->present |= WIRE_HAS_MD5;
+		return WIRE_OK;
+	case WIRE_OPT_FASTOPEN:
+		return opt_fo_cookie(p + OPT_HDR, olen - OPT_HDR, WIRE_HAS_FO, out);
+	case WIRE_OPT_EXP:
+		return opt_exp(p, olen, out);
+	default:
+		return WIRE_OK; /* unknown kinds are skipped by their length */
+	}
+}
+
+/* RFC 7323 Appendix A recommends NOP, NOP, TS for every segment after the
+ * SYN; most segments of a connection carry exactly that. */
+static bool opt_is_nop_nop_ts(const uint8_t *opt, size_t len)
+{
+	return len == OPTLEN_NOP_NOP_TS && opt[0] == WIRE_OPT_NOP && opt[1] == WIRE_OPT_NOP &&
+	       opt[NOP_NOP] == WIRE_OPT_TS && opt[NOP_NOP + 1] == WIRE_OPTLEN_TS;
+}
+
+wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out)
+{
+	size_t i = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (opt_is_nop_nop_ts(opt, len)) {
+		out->ts_val = wire_get32(opt + NOP_NOP + OPT_TS_VAL);
+		out->ts_ecr = wire_get32(opt + NOP_NOP + OPT_TS_ECR);
+		out->present = WIRE_HAS_TS;
+		return WIRE_OK;
+	}
+	while (i < len) {
+		uint8_t olen;
+		wire_err err;
+
+		if (opt[i] == WIRE_OPT_EOL)
+			break;
+		if (opt[i] == WIRE_OPT_NOP) {
+			i++;
+			continue;
+		}
+		/* RFC 9293 section 3.1: length covers kind and length bytes. */
+		if (len - i < OPT_HDR)
+			return WIRE_ERR_TCP_OPT_LEN;
+		olen = opt[i + 1];
+		if (olen < OPT_HDR || olen > len - i)
+			return WIRE_ERR_TCP_OPT_LEN;
+		err = opt_one(opt + i, olen, out);
+		if (err != WIRE_OK)
+			return err;
+		i += olen;
+	}
+	return WIRE_OK;
+}
+
+/* ---------------------------------------------------------------------------
+ * Parsing: each layer narrows [off, end) to the next one's bytes.
+ */
+
+static wire_err parse_ipv4(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg,
+			   size_t *off, size_t *end)
+{
+	size_t ihl, tot;
+	uint16_t frag;
+
+	if (len < WIRE_IPV4_HDR)
+		return WIRE_ERR_IP_TRUNCATED;
+	ihl = (size_t)(pkt[0] & 0x0f) * TCP_WORD;
+	if (ihl < IPV4_IHL_MIN * TCP_WORD || ihl > len)
+		return WIRE_ERR_IP_HEADER;
+	/* A header that carries its correct checksum sums to 0xffff in either
+	 * byte order (never to 0: the version nibble is not zero). */
+	if ((flags & WIRE_PARSE_VERIFY_CSUM) && csum_fold16(csum_acc(0, pkt, ihl)) != CSUM_MASK)
+		return WIRE_ERR_IP_CHECKSUM;
+	/* Bytes past the total length are link-layer padding (e.g. Ethernet's
+	 * 60-byte minimum) and are ignored. */
+	tot = wire_get16(pkt + IPV4_OFF_TOTLEN);
+	if (tot > len || tot < ihl)
+		return WIRE_ERR_IP_LENGTH;
+	frag = wire_get16(pkt + IPV4_OFF_FRAG);
+	if (frag & (IPV4_FLAG_MF | IPV4_FRAG_OFF_MASK))
+		return WIRE_ERR_IP_FRAGMENT;
+	if (pkt[IPV4_OFF_PROTO] != WIRE_IPPROTO_TCP)
+		return WIRE_ERR_NOT_TCP;
+
+	seg->family = IPV4_VERSION;
+	seg->ttl = pkt[IPV4_OFF_TTL];
+	seg->tos = pkt[IPV4_OFF_TOS];
+	seg->ip_id = wire_get16(pkt + IPV4_OFF_ID);
+	seg->df = (frag & IPV4_FLAG_DF) != 0;
+	memset(seg->src, 0, sizeof(seg->src));
+	memset(seg->dst, 0, sizeof(seg->dst));
+	memcpy(seg->src, pkt + IPV4_OFF_SRC, IPV4_ADDR_LEN);
+	memcpy(seg->dst, pkt + IPV4_OFF_DST, IPV4_ADDR_LEN);
+	*off = ihl;
+	*end = tot;
+	return WIRE_OK;
+}
+
+/* Walks the extension headers from *off; leaves *off at the upper layer and
+ * returns its protocol number through *nh. */
+static wire_err skip_ipv6_ext(const uint8_t *pkt, size_t *off, size_t end, uint8_t *nh)
+{
+	while (*nh == IPV6_NH_HOPOPTS || *nh == IPV6_NH_ROUTING || *nh == IPV6_NH_DSTOPTS) {
+		const uint8_t *h = pkt + *off;
+		size_t hlen;
+
+		/* RFC 8200 section 4.3: hop-by-hop must come first. */
+		if (*nh == IPV6_NH_HOPOPTS && *off != WIRE_IPV6_HDR)
+			return WIRE_ERR_IP_HEADER;
+		if (end - *off < IPV6_EXT_MIN)
+			return WIRE_ERR_IP_HEADER;
+		hlen = ((size_t)h[1] + 1) * IPV6_EXT_UNIT;
+		if (hlen > end - *off)
+			return WIRE_ERR_IP_HEADER;
+		*nh = h[0];
+		*off += hlen;
+	}
+	if (*nh == IPV6_NH_FRAGMENT)
+		return WIRE_ERR_IP_FRAGMENT;
+	if (*nh != WIRE_IPPROTO_TCP)
+		return WIRE_ERR_NOT_TCP;
+	return WIRE_OK;
+}
+
+static wire_err parse_ipv6(const uint8_t *pkt, size_t len, wire_seg *seg, size_t *off, size_t *end)
+{
+	uint8_t nh;
+	wire_err err;
+
+	if (len < WIRE_IPV6_HDR)
+		return WIRE_ERR_IP_TRUNCATED;
+	*end = WIRE_IPV6_HDR + (size_t)wire_get16(pkt + IPV6_OFF_PLEN);
+	if (*end > len)
+		return WIRE_ERR_IP_LENGTH;
+	*off = WIRE_IPV6_HDR;
+	nh = pkt[IPV6_OFF_NEXT];
+	err = skip_ipv6_ext(pkt, off, *end, &nh);
+	if (err != WIRE_OK)
+		return err;
+
+	seg->family = IPV6_VERSION;
+	seg->ttl = pkt[IPV6_OFF_HOPS];
+	/* Traffic class straddles bytes 0 and 1 (RFC 8200 section 3). */
+	seg->tos = (uint8_t)((pkt[0] & 0x0f) << 4 | pkt[1] >> 4);
+	/* IPv6 has no identification or DF in its fixed header. */
+	seg->ip_id = 0;
+	seg->df = false;
+	memcpy(seg->src, pkt + IPV6_OFF_SRC, IPV6_ADDR_LEN);
+	memcpy(seg->dst, pkt + IPV6_OFF_DST, IPV6_ADDR_LEN);
+	return WIRE_OK;
+}
+
+static wire_err parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, wire_seg *seg)
+{
+	size_t doff;
+
+	if (tcp_len < WIRE_TCP_HDR)
+		return WIRE_ERR_TCP_TRUNCATED;
+	doff = (size_t)(tcp[TCP_OFF_DOFF] >> TCP_DOFF_SHIFT) * TCP_WORD;
+	if (doff < TCP_DOFF_MIN * TCP_WORD)
+		return WIRE_ERR_TCP_DOFF_SHORT;
+	if (doff > tcp_len)
+		return WIRE_ERR_TCP_DOFF_LONG;
+	if ((flags & WIRE_PARSE_VERIFY_CSUM) &&
+	    wire_tcp_csum(seg->family, seg->src, seg->dst, tcp, tcp_len))
+		return WIRE_ERR_TCP_CHECKSUM;
+
+	seg->sport = wire_get16(tcp + TCP_OFF_SPORT);
+	seg->dport = wire_get16(tcp + TCP_OFF_DPORT);
+	seg->seq = wire_get32(tcp + TCP_OFF_SEQ);
+	seg->ack = wire_get32(tcp + TCP_OFF_ACK);
+	seg->flags = tcp[TCP_OFF_FLAGS];
+	seg->win = wire_get16(tcp + TCP_OFF_WIN);
+	seg->urg = wire_get16(tcp + TCP_OFF_URG);
+	seg->opt = tcp + WIRE_TCP_HDR;
+	seg->opt_len = (uint8_t)(doff - WIRE_TCP_HDR);
+	seg->payload = tcp + doff;
+	seg->payload_len = (uint32_t)(tcp_len - doff);
+	return wire_parse_opts(seg->opt, seg->opt_len, &seg->opts);
+}
+
+wire_err wire_parse(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg)
+{
+	size_t off, end;
+	wire_err err;
+
+	if (len < 1)
+		return WIRE_ERR_IP_TRUNCATED;
+	switch (pkt[0] >> 4) {
+	case IPV4_VERSION:
+		err = parse_ipv4(pkt, len, flags, seg, &off, &end);
+		break;
+	case IPV6_VERSION:
+		err = parse_ipv6(pkt, len, seg, &off, &end);
+		break;
+	default:
+		return WIRE_ERR_IP_VERSION;
+	}
+	if (err != WIRE_OK)
+		return err;
+	return parse_tcp(pkt + off, end - off, flags, seg);
+}
+
+/* ---------------------------------------------------------------------------
+ * Option writers
+ */
+
+size_t wire_put_nop(uint8_t *p)
+{
+	p[0] = WIRE_OPT_NOP;
+	return 1;
+}
+
+size_t wire_put_eol(uint8_t *p)
+{
+	p[0] = WIRE_OPT_EOL;
+	return 1;
+}
+
+size_t wire_put_mss(uint8_t *p, uint16_t mss)
+{
+	p[0] = WIRE_OPT_MSS;
+	p[1] = WIRE_OPTLEN_MSS;
+	wire_set16(p + OPT_HDR, mss);
+	return WIRE_OPTLEN_MSS;
+}
+
+size_t wire_put_wscale(uint8_t *p, uint8_t shift)
+{
+	p[0] = WIRE_OPT_WSCALE;
+	p[1] = WIRE_OPTLEN_WSCALE;
+	p[OPT_HDR] = shift;
+	return WIRE_OPTLEN_WSCALE;
+}
+
+size_t wire_put_sackok(uint8_t *p)
+{
+	p[0] = WIRE_OPT_SACKOK;
+	p[1] = WIRE_OPTLEN_SACKOK;
+	return WIRE_OPTLEN_SACKOK;
+}
+
+size_t wire_put_ts(uint8_t *p, uint32_t val, uint32_t ecr)
+{
+	p[0] = WIRE_OPT_TS;
+	p[1] = WIRE_OPTLEN_TS;
+	wire_set32(p + OPT_TS_VAL, val);
+	wire_set32(p + OPT_TS_ECR, ecr);
+	return WIRE_OPTLEN_TS;
+}
+
+/* Writes at most WIRE_MAX_SACK_BLOCKS blocks; more would not fit. */
+size_t wire_put_sack(uint8_t *p, const uint32_t (*blocks)[2], unsigned n)
+{
+	size_t len;
+
+	if (n > WIRE_MAX_SACK_BLOCKS)
+		n = WIRE_MAX_SACK_BLOCKS;
+	len = OPT_HDR + (size_t)n * OPTLEN_SACK_BLOCK;
+	p[0] = WIRE_OPT_SACK;
+	p[1] = (uint8_t)len;
+	for (unsigned i = 0; i < n; i++) {
+		wire_set32(p + OPT_HDR + i * OPTLEN_SACK_BLOCK, blocks[i][0]);
+		wire_set32(p + OPT_HDR + i * OPTLEN_SACK_BLOCK + SACK_RIGHT_EDGE, blocks[i][1]);
+	}
+	return len;
+}
+
+/* len 0 writes a cookie request. A cookie longer than WIRE_FO_COOKIE_MAX is
+ * cut to that size. */
+size_t wire_put_fastopen(uint8_t *p, const uint8_t *cookie, uint8_t len, bool experimental)
+{
+	size_t hdr = experimental ? OPTLEN_FOEXP_REQ : OPTLEN_FO_REQ;
+
+	if (len > WIRE_FO_COOKIE_MAX)
+		len = WIRE_FO_COOKIE_MAX;
+	p[0] = experimental ? WIRE_OPT_EXP : WIRE_OPT_FASTOPEN;
+	p[1] = (uint8_t)(hdr + len);
+	if (experimental)
+		wire_set16(p + OPT_HDR, WIRE_FASTOPEN_MAGIC);
+	if (len)
+		memcpy(p + hdr, cookie, len);
+	return hdr + len;
+}
+
+/* ---------------------------------------------------------------------------
+ * Building
+ */
+
+static size_t opt_padded(const wire_seg *seg)
+{
+	return ((size_t)seg->opt_len + TCP_WORD - 1) & ~(size_t)(TCP_WORD - 1);
+}
+
+size_t wire_build_len(const wire_seg *seg)
+{
+	size_t ip, tcp;
+
+	if (seg->opt_len > WIRE_TCP_MAX_OPTS)
+		return 0;
+	if (seg->family == IPV4_VERSION)
+		ip = WIRE_IPV4_HDR;
+	else if (seg->family == IPV6_VERSION)
+		ip = WIRE_IPV6_HDR;
+	else
+		return 0;
+	tcp = WIRE_TCP_HDR + opt_padded(seg) + seg->payload_len;
+	/* Both length fields are 16 bits: IPv4 counts its own header, the IPv6
+	 * payload length does not. */
+	if (seg->family == IPV4_VERSION ? ip + tcp > IPV4_MAX_TOTLEN : tcp > IPV6_MAX_PLEN)
+		return 0;
+	return ip + tcp;
+}
+
+static void build_ipv4(uint8_t *h, const wire_seg *seg, size_t total)
+{
+	h[0] = IPV4_VERSION << 4 | IPV4_IHL_MIN;
+	h[IPV4_OFF_TOS] = seg->tos;
+	wire_set16(h + IPV4_OFF_TOTLEN, (uint16_t)total);
+	wire_set16(h + IPV4_OFF_ID, seg->ip_id);
+	wire_set16(h + IPV4_OFF_FRAG, seg->df ? IPV4_FLAG_DF : 0);
+	h[IPV4_OFF_TTL] = seg->ttl;
+	h[IPV4_OFF_PROTO] = WIRE_IPPROTO_TCP;
+	wire_set16(h + IPV4_OFF_CSUM, 0);
+	memcpy(h + IPV4_OFF_SRC, seg->src, IPV4_ADDR_LEN);
+	memcpy(h + IPV4_OFF_DST, seg->dst, IPV4_ADDR_LEN);
+	wire_set16(h + IPV4_OFF_CSUM, wire_csum_fold(wire_csum_add(0, h, WIRE_IPV4_HDR)));
+}
+
+static void build_ipv6(uint8_t *h, const wire_seg *seg, size_t total)
+{
+	/* Version, traffic class, and a zero flow label (RFC 8200 section 3). */
+	h[0] = (uint8_t)(IPV6_VERSION << 4 | seg->tos >> 4);
+	h[1] = (uint8_t)(seg->tos << 4);
+	h[2] = 0;
+	h[3] = 0;
+	wire_set16(h + IPV6_OFF_PLEN, (uint16_t)(total - WIRE_IPV6_HDR));
+	h[IPV6_OFF_NEXT] = WIRE_IPPROTO_TCP;
+	h[IPV6_OFF_HOPS] = seg->ttl;
+	memcpy(h + IPV6_OFF_SRC, seg->src, IPV6_ADDR_LEN);
+	memcpy(h + IPV6_OFF_DST, seg->dst, IPV6_ADDR_LEN);
+}
+
+static void build_tcp(uint8_t *t, const wire_seg *seg, size_t tcp_len)
+{
+	size_t olen = opt_padded(seg);
+
+	wire_set16(t + TCP_OFF_SPORT, seg->sport);
+	wire_set16(t + TCP_OFF_DPORT, seg->dport);
+	wire_set32(t + TCP_OFF_SEQ, seg->seq);
+	wire_set32(t + TCP_OFF_ACK, seg->ack);
+	t[TCP_OFF_DOFF] = (uint8_t)((WIRE_TCP_HDR + olen) / TCP_WORD << TCP_DOFF_SHIFT);
+	t[TCP_OFF_FLAGS] = seg->flags;
+	wire_set16(t + TCP_OFF_WIN, seg->win);
+	wire_set16(t + TCP_OFF_CSUM, 0);
+	wire_set16(t + TCP_OFF_URG, seg->urg);
+	if (seg->opt_len)
+		memcpy(t + WIRE_TCP_HDR, seg->opt, seg->opt_len);
+	/* Padding with EOL bytes keeps the header a whole number of words. */
+	memset(t + WIRE_TCP_HDR + seg->opt_len, WIRE_OPT_EOL, olen - seg->opt_len);
+	if (seg->payload_len)
+		memcpy(t + WIRE_TCP_HDR + olen, seg->payload, seg->payload_len);
+	wire_set16(t + TCP_OFF_CSUM, wire_tcp_csum(seg->family, seg->src, seg->dst, t, tcp_len));
+}
+
+/* buf must not overlap the memory seg->opt and seg->payload point to. */
+size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
+{
+	size_t total = wire_build_len(seg);
+	size_t ip;
+
+	if (total == 0 || total > cap)
+		return 0;
+	if (seg->family == IPV4_VERSION) {
+		ip = WIRE_IPV4_HDR;
+		build_ipv4(buf, seg, total);
+	} else {
+		ip = WIRE_IPV6_HDR;
+		build_ipv6(buf, seg, total);
+	}
+	build_tcp(buf + ip, seg, total - ip);
+	return total;
+}
