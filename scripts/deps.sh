@@ -4,8 +4,8 @@
 #   deps.sh test    also what the test suite needs
 set -euo pipefail
 
-build_pkgs=(gcc meson ninja-build pkg-config libsodium-dev libpcap-dev)
-test_pkgs=(libcmocka-dev clang libclang-rt-dev tcpdump tshark python3 python3-pytest
+build_pkgs=(gcc meson ninja-build pkg-config libsodium-dev libpcap-dev libssl-dev)
+test_pkgs=(libcmocka-dev clang libclang-rt-dev tcpdump tshark python3 python3-pytest openssl curl
            python3-scapy iproute2 nftables libxml2-utils)
 
 want=("${build_pkgs[@]}")

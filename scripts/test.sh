@@ -36,7 +36,7 @@ run_suite() {
 	fi
 	echo "== $name: testing"
 	meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$log_dir/$name-test.log" |
-		grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|ERROR|TIMEOUT|UNEXPECTED)' || true
+		grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS) ' || true
 	sed -n '/^Ok:/,/^Timeout:/p' "$log_dir/$name-test.log" | tee "$log_dir/$name-summary.log"
 	count_meson "$log_dir/$name-summary.log"
 }
@@ -54,7 +54,7 @@ run_fuzzers() {
 		return
 	fi
 	for target in "$dir"/tests/fuzz/fuzz_*; do
-		[ -x "$target" ] || continue
+		[ -f "$target" ] && [ -x "$target" ] || continue
 		local name corpus work
 		name=$(basename "$target")
 		corpus=tests/fuzz/corpus/${name#fuzz_}

@@ -10,5 +10,9 @@
 int cmd_demo(int argc, char **argv);
 int cmd_script(int argc, char **argv);
 int cmd_trace(int argc, char **argv);
+int cmd_probe(int argc, char **argv);
+int cmd_serve(int argc, char **argv);
+int cmd_connect(int argc, char **argv);
+int cmd_lab(int argc, char **argv);
 
 #endif

@@ -15,6 +15,10 @@ static const struct subcommand subcommands[] = {
 	{"demo", cmd_demo, "a client and a server on the simulated network"},
 	{"script", cmd_script, "run packetdrill scripts against the engine"},
 	{"trace", cmd_trace, "print a pcap file as tcpdump does, with ladder and timings"},
+	{"probe", cmd_probe, "measure and diagnose real handshakes (DNS, TCP, TLS, HTTP)"},
+	{"serve", cmd_serve, "a userspace TCP server on a TUN device"},
+	{"connect", cmd_connect, "a userspace TCP client on a TUN device"},
+	{"lab", cmd_lab, "create or remove a network namespace with a TUN device to play in"},
 };
 
 static void usage(FILE *f)

@@ -1,0 +1,9 @@
+/* connect.c — placeholder: the subcommand is being written in this session. */
+#include <stdio.h>
+#include "cmd.h"
+int cmd_connect(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	fprintf(stderr, "synack connect: not built yet\n");
+	return EXIT_FAIL;
+}

@@ -1,0 +1,9 @@
+/* lab.c — placeholder: the subcommand is being written in this session. */
+#include <stdio.h>
+#include "cmd.h"
+int cmd_lab(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	fprintf(stderr, "synack lab: not built yet\n");
+	return EXIT_FAIL;
+}

@@ -1,0 +1,9 @@
+/* serve.c — placeholder: the subcommand is being written in this session. */
+#include <stdio.h>
+#include "cmd.h"
+int cmd_serve(int argc, char **argv)
+{
+	(void)argc; (void)argv;
+	fprintf(stderr, "synack serve: not built yet\n");
+	return EXIT_FAIL;
+}
