@@ -152,12 +152,18 @@ typedef void (*synack_event_fn)(void *ctx, const synack_event *ev);
 	X(drop_ack_old, "ACK below the acceptable range (RFC 5961)")          \
 	X(drop_syn_sent_other, "segment without SYN or RST in SYN-SENT")      \
 	X(drop_rcvbuf_full, "data beyond the receive buffer")                 \
+	X(drop_ooo_full, "out-of-order run forgotten: too many holes")        \
+	X(ooo_segments, "segments queued out of order")                        \
+	X(fast_retransmits, "segments resent on duplicate ACKs (RFC 5681 3.2)") \
+	X(icmp_errors, "ICMP errors applied to a connection")                  \
+	X(drop_icmp_unmatched, "ICMP quoting no segment in flight (RFC 5927)") \
+	X(keepalive_probes, "keepalive probes sent")                           \
 	X(drop_no_memory, "no connection or request block available")         \
 	X(rst_sent, "RST segments sent")                                       \
 	X(challenge_acks, "challenge ACKs sent (RFC 5961)")                    \
 	X(challenge_acks_limited, "challenge ACKs suppressed by the limit")   \
 	X(dupacks_sent, "duplicate ACKs sent for out-of-window segments")     \
-	X(retransmits, "segments retransmitted")                               \
+	X(retransmits, "data and FIN segments retransmitted (not SYNs)")      \
 	X(syn_retransmits, "SYN retransmissions")                              \
 	X(synack_retransmits, "SYN-ACK retransmissions")                       \
 	X(requests_expired, "requests dropped after synack_retries")           \
@@ -208,6 +214,9 @@ typedef struct synack_config {
 	uint32_t fin_timeout_ms;   /* 60000 (tcp_fin_timeout), orphaned FIN-WAIT-2 */
 	uint32_t user_timeout_ms;  /* 0: none (TCP_USER_TIMEOUT) */
 	uint8_t retries2;          /* 15 (tcp_retries2): data retransmissions */
+	uint32_t keepalive_time_ms;  /* 7200000 (tcp_keepalive_time): idle before probes */
+	uint32_t keepalive_intvl_ms; /* 75000 (tcp_keepalive_intvl) */
+	uint8_t keepalive_probes;    /* 9 (tcp_keepalive_probes) */
 	uint8_t orphan_retries;    /* 0 means 8, as in Linux (tcp_orphan_retries) */
 
 	/* Listening. */
@@ -248,6 +257,10 @@ typedef struct synack_conn_opts {
 	uint32_t user_timeout_ms; /* TCP_USER_TIMEOUT */
 	uint8_t syn_retries;      /* TCP_SYNCNT */
 	bool reuseaddr;           /* SO_REUSEADDR */
+	bool keepalive;           /* SO_KEEPALIVE */
+	uint32_t keepidle_ms;     /* TCP_KEEPIDLE */
+	uint32_t keepintvl_ms;    /* TCP_KEEPINTVL */
+	uint8_t keepcnt;          /* TCP_KEEPCNT */
 } synack_conn_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -385,9 +398,15 @@ uint32_t synack_conn_send_queued(const synack_conn *c);
 void synack_conn_set_user(synack_conn *c, void *user);
 void *synack_conn_user(const synack_conn *c);
 
-/* TCP_NODELAY, TCP_MAXSEG... after the open: only nodelay and
- * user_timeout_ms take effect on an open connection. */
+/* TCP_NODELAY on an open connection: queued small segments go at once. */
 void synack_conn_set_nodelay(synack_conn *c, bool on);
+
+/* SO_KEEPALIVE with TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT (zero means
+ * the stack's default): after idle_ms without a segment from the peer,
+ * probes every intvl_ms; after count unanswered probes the connection is
+ * reset and fails with -ETIMEDOUT (RFC 1122 4.2.3.6). */
+void synack_conn_set_keepalive(synack_conn *c, bool on, uint32_t idle_ms, uint32_t intvl_ms,
+                               uint8_t count);
 
 /* What Linux's tcp_info reports, for one connection. */
 typedef struct synack_info {

@@ -43,10 +43,10 @@ void ring_pop(ring *r, uint8_t *out, uint32_t len)
 {
 	if (out)
 		ring_peek(r, 0, out, len);
+	/* The head is not reset when the ring empties: out-of-order data may
+	 * sit past it, placed relative to head + len. */
 	r->head = (r->head + len) % r->cap;
 	r->len -= len;
-	if (r->len == 0)
-		r->head = 0;
 }
 
 void ring_release(synack_stack *s, ring *r)
@@ -118,6 +118,7 @@ static void conn_unlink(synack_conn *c)
 	else
 		timer_cancel(s, &c->timer);
 	c->timer_kind = CT_NONE;
+	c->delack_at = 0;
 	if (c->flags & CF_TX_PENDING) {
 		dlist_del(&c->tx_link);
 		c->flags &= (uint16_t)~CF_TX_PENDING;
@@ -172,6 +173,8 @@ void conn_enter_timewait(synack_conn *c)
 		dlist_del(&c->link);
 	else
 		timer_cancel(s, &c->timer);
+	c->delack_at = 0;
+	rcv_ooo_clear(c);
 	if (c->state != SYNACK_TIME_WAIT) {
 		s->ctr.timewait_entered++;
 		conn_set_state(c, SYNACK_TIME_WAIT);
@@ -229,6 +232,32 @@ uint32_t conn_rcv_window(synack_conn *c)
 	return win < max_field ? win : max_field;
 }
 
+/* SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT, or the stack's defaults. */
+void conn_keepalive_opts(synack_conn *c, const synack_conn_opts *o)
+{
+	const synack_config *cfg = &c->s->cfg;
+
+	if (o && o->keepalive)
+		c->flags |= CF_KEEPALIVE;
+	c->ka_idle_ms = o && o->keepidle_ms ? o->keepidle_ms : cfg->keepalive_time_ms;
+	c->ka_intvl_ms = o && o->keepintvl_ms ? o->keepintvl_ms : cfg->keepalive_intvl_ms;
+	c->ka_cnt = o && o->keepcnt ? o->keepcnt : cfg->keepalive_probes;
+}
+
+void synack_conn_set_keepalive(synack_conn *c, bool on, uint32_t idle_ms, uint32_t intvl_ms,
+                               uint8_t count)
+{
+	synack_conn_opts o = {.keepalive = on, .keepidle_ms = idle_ms, .keepintvl_ms = intvl_ms,
+	                      .keepcnt = count};
+
+	c->flags &= (uint16_t)~CF_KEEPALIVE;
+	conn_keepalive_opts(c, &o);
+	if (c->timer_kind == CT_KEEPALIVE || c->timer_kind == CT_NONE) {
+		c->timer_kind = CT_NONE;
+		conn_arm_timer(c);
+	}
+}
+
 /* ---- connect ------------------------------------------------------------------ */
 
 static int pick_local(synack_stack *s, const synack_addr *local, const synack_addr *remote,
@@ -280,6 +309,7 @@ static void conn_apply_opts(synack_conn *c, const synack_conn_opts *o)
 		if (o->nodelay)
 			c->flags |= CF_NODELAY;
 	}
+	conn_keepalive_opts(c, o);
 	if (!c->user_timeout_ms)
 		c->user_timeout_ms = s->cfg.user_timeout_ms;
 	if (s->cfg.window_scaling)

@@ -85,6 +85,14 @@ static void handshake_done(synack_conn *c)
 	c->backoff = 0;
 	c->retrans_start = 0;
 	c->flags &= (uint16_t)~CF_RETRANSMITTED;
+	c->recover = c->snd_una;
+	c->rcv_wup = c->rcv_nxt;
+	c->last_heard = c->s->now;
+	/* Linux's tcp_initialize_rcv_mss: a cautious first guess at the
+	 * peer's segment size, refined as data arrives. */
+	c->rcv_mss = c->adv_mss < c->snd_mss ? c->adv_mss : c->snd_mss;
+	if (c->rcv_mss > TCP_MSS_DEFAULT_V4)
+		c->rcv_mss = TCP_MSS_DEFAULT_V4;
 	conn_set_state(c, SYNACK_ESTABLISHED);
 }
 
@@ -99,7 +107,7 @@ void syn_sent_input(synack_conn *c, const wire_seg *seg)
 		/* Linux: an earlier RST or FIN of ours may have been lost; resend
 		 * the SYN almost at once (TCP_TIMEOUT_MIN) if not yet retried. */
 		if (c->backoff == 0)
-			timer_arm(s, &c->timer, s->now + TCP_TIMEOUT_MIN_MS * NS_PER_MS);
+			conn_timer_set(c, CT_RETRANS, s->now + TCP_TIMEOUT_MIN_MS * NS_PER_MS);
 		if (seg->flags & WIRE_RST)
 			s->ctr.drop_ack_unacceptable++;
 		else
@@ -134,8 +142,7 @@ void syn_sent_input(synack_conn *c, const wire_seg *seg)
 		rtt_from_ack(c, seg);
 		c->snd_una = seg->ack;
 		handshake_done(c);
-		timer_cancel(s, &c->timer);
-		c->timer_kind = CT_NONE;
+		conn_timer_set(c, CT_NONE, 0);
 		conn_send_ack(c);
 		conn_output(c);
 		return;
@@ -221,8 +228,9 @@ static bool check_rst(synack_conn *c, const wire_seg *seg)
 	return true;
 }
 
-/* Bytes, SYN and FIN covered by an ACK that advanced SND.UNA. */
-static void take_acked(synack_conn *c, uint32_t ack)
+/* Bytes, SYN and FIN covered by an ACK that advanced SND.UNA. Returns the
+ * data bytes acknowledged. */
+static uint32_t take_acked(synack_conn *c, uint32_t ack)
 {
 	synack_stack *s = c->s;
 	uint32_t acked = ack - c->snd_una;
@@ -240,22 +248,19 @@ static void take_acked(synack_conn *c, uint32_t ack)
 	c->snd_una = ack;
 	if (seq_lt(c->snd_nxt, ack))
 		c->snd_nxt = ack;
-	/* RFC 5681 3.1: slow start below ssthresh, then one segment per RTT. */
-	if (c->cwnd < c->ssthresh)
-		c->cwnd += (data + c->snd_mss - 1) / (c->snd_mss ? c->snd_mss : 1);
-	else if (data)
-		c->cwnd += c->cwnd ? (c->snd_mss + c->cwnd - 1) / c->cwnd / c->snd_mss : 1;
 	c->backoff = 0;
 	c->retrans_start = 0;
 	c->head_sent = s->now; /* the new head's own send time is not kept */
 	if (data && (c->flags & CF_USER))
 		stack_event(s, SYNACK_EV_WRITABLE, c, NULL, 0);
+	return data;
 }
 
 /* Linux's tcp_may_update_window (RFC 9293 3.10.7.4, fifth step). */
-static void update_window(synack_conn *c, const wire_seg *seg)
+static bool update_window(synack_conn *c, const wire_seg *seg)
 {
 	uint32_t wnd = (uint32_t)seg->win << (c->snd_wscale > 0 ? c->snd_wscale : 0);
+	bool changed = wnd != c->snd_wnd;
 
 	if (seq_gt(seg->ack, c->snd_una) || seq_gt(seg->seq, c->snd_wl1) ||
 	    (seg->seq == c->snd_wl1 && wnd > c->snd_wnd)) {
@@ -265,6 +270,7 @@ static void update_window(synack_conn *c, const wire_seg *seg)
 		if (wnd > c->max_snd_wnd)
 			c->max_snd_wnd = wnd;
 	}
+	return changed;
 }
 
 static bool fin_acked(const synack_conn *c)
@@ -281,6 +287,8 @@ static uint32_t old_ack_window(const synack_conn *c)
 static bool check_ack(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
+	uint32_t prior_una, acked = 0;
+	bool window_changed;
 
 	if (!(seg->flags & WIRE_ACK))
 		return false;
@@ -310,23 +318,23 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 		conn_challenge_ack(c, seg);
 		return false;
 	}
+	prior_una = c->snd_una;
 	if (seq_gt(seg->ack, c->snd_una)) {
 		rtt_from_ack(c, seg);
-		take_acked(c, seg->ack);
-		if (c->snd_una == c->snd_max) {
-			c->timer_kind = CT_NONE;
-			timer_cancel(s, &c->timer);
-		} else {
+		acked = take_acked(c, seg->ack);
+		if (c->snd_una == c->snd_max)
+			conn_timer_set(c, CT_NONE, 0);
+		else
 			conn_rearm_rto(c); /* RFC 6298 5.3 */
-		}
 	}
-	update_window(c, seg);
+	window_changed = update_window(c, seg);
+	(void)acked;
+	cc_on_ack(c, seg, prior_una, c->snd_una - prior_una, window_changed);
 	switch (c->state) {
 	case SYNACK_FIN_WAIT_1:
 		if (fin_acked(c)) {
 			conn_set_state(c, SYNACK_FIN_WAIT_2);
-			timer_cancel(s, &c->timer);
-			c->timer_kind = CT_NONE;
+			conn_timer_set(c, CT_NONE, 0);
 		}
 		break;
 	case SYNACK_CLOSING:
@@ -347,85 +355,23 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 	return true;
 }
 
-/* Seventh: the text. Returns true when an ACK is owed. */
-static bool take_text(synack_conn *c, const wire_seg *seg, bool *reset)
+/* The peer's FIN is in sequence: RFC 9293 3.10.7.4, eighth step. Linux
+ * (tcp_fin) ACKs it at once except in ESTABLISHED, where the ACK may wait
+ * for a reply (CLOSE-WAIT turns on ping-pong mode). */
+static enum ack_need fin_arrived(synack_conn *c)
 {
 	synack_stack *s = c->s;
-	const uint8_t *data = seg->payload;
-	uint32_t len = seg->payload_len;
-	uint32_t seq = seg->seq + ((seg->flags & WIRE_SYN) ? 1 : 0);
-	uint32_t room;
+	enum ack_need need = ACK_NOW;
 
-	if (len == 0)
-		return false;
-	if (c->state != SYNACK_ESTABLISHED && c->state != SYNACK_FIN_WAIT_1 &&
-	    c->state != SYNACK_FIN_WAIT_2)
-		return false; /* after the peer's FIN: ignore (RFC 9293 3.10.7.4) */
-	if (seq_lt(seq, c->rcv_nxt)) {
-		uint32_t skip = c->rcv_nxt - seq;
-		if (skip >= len)
-			return true; /* all old: a duplicate, ACK it */
-		data += skip;
-		len -= skip;
-		seq = c->rcv_nxt;
-	}
-	if (seq != c->rcv_nxt)
-		return true; /* out of order: no queue yet, ask for the hole */
-	if (!(c->flags & CF_USER) && (c->flags & CF_SHUT_RD) && !(c->flags & CF_ACCEPTQ)) {
-		/* Linux (tcp_rcv_state_process): new data for a closed socket
-		 * resets it, answered as a segment without a connection. */
-		send_reset_for(s, seg, &c->node.t);
-		*reset = true;
-		return false;
-	}
-	room = c->rcvbuf - c->rcvq.len;
-	if (seq_gt(c->rcv_adv, seq) && c->rcv_adv - seq < room)
-		room = c->rcv_adv - seq;
-	else if (!seq_gt(c->rcv_adv, seq))
-		room = 0;
-	if (len > room) {
-		s->ctr.drop_rcvbuf_full++;
-		len = room;
-	}
-	if (len == 0)
-		return true;
-	if (ring_reserve(s, &c->rcvq, c->rcvbuf)) {
-		s->ctr.drop_no_memory++;
-		return true;
-	}
-	ring_push(&c->rcvq, data, len);
-	c->rcv_nxt += len;
-	c->bytes_received += len;
-	stack_event(s, SYNACK_EV_READABLE, c, c->lst, 0);
-	return true;
-}
-
-/* Eighth: FIN, only once every byte before it has arrived. */
-static bool take_fin(synack_conn *c, const wire_seg *seg)
-{
-	synack_stack *s = c->s;
-
-	uint32_t fin_seq = seg->seq + seg_len(seg) - 1;
-
-	if (!(seg->flags & WIRE_FIN))
-		return false;
-	if (c->flags & CF_FIN_RCVD) {
-		if (fin_seq != c->rcv_nxt - 1)
-			return false;
-		/* The peer did not hear our ACK of its FIN: ACK it again; in
-		 * TIME-WAIT this restarts the 2 MSL wait. */
-		if (c->state == SYNACK_TIME_WAIT)
-			conn_enter_timewait(c);
-		return true;
-	}
-	if (fin_seq != c->rcv_nxt)
-		return false; /* bytes before the FIN are missing */
 	c->rcv_nxt++;
 	c->flags |= CF_FIN_RCVD;
+	c->flags &= (uint16_t)~CF_OOO_FIN;
 	switch (c->state) {
 	case SYNACK_SYN_RECEIVED:
 	case SYNACK_ESTABLISHED:
 		conn_set_state(c, SYNACK_CLOSE_WAIT);
+		c->pingpong = 1;
+		need = ACK_SCHEDULE;
 		break;
 	case SYNACK_FIN_WAIT_1:
 		if (fin_acked(c))
@@ -440,7 +386,37 @@ static bool take_fin(synack_conn *c, const wire_seg *seg)
 		break;
 	}
 	stack_event(s, SYNACK_EV_READABLE, c, c->lst, 0);
-	return true;
+	return need;
+}
+
+/* Eighth: FIN, taken once every byte before it has arrived; a FIN beyond a
+ * hole is remembered until the hole fills. */
+static enum ack_need take_fin(synack_conn *c, const wire_seg *seg)
+{
+	uint32_t fin_seq = seg->seq + seg_len(seg) - 1;
+
+	if ((c->flags & CF_OOO_FIN) && c->ooo_fin_seq == c->rcv_nxt)
+		return fin_arrived(c);
+	if (!(seg->flags & WIRE_FIN))
+		return ACK_NONE;
+	if (c->flags & CF_FIN_RCVD) {
+		if (fin_seq != c->rcv_nxt - 1)
+			return ACK_NONE;
+		/* The peer did not hear our ACK of its FIN: ACK it again; in
+		 * TIME-WAIT this restarts the 2 MSL wait. */
+		if (c->state == SYNACK_TIME_WAIT)
+			conn_enter_timewait(c);
+		return ACK_NOW;
+	}
+	if (fin_seq != c->rcv_nxt) {
+		if (seq_gt(fin_seq, c->rcv_nxt) && (c->state == SYNACK_ESTABLISHED ||
+		    c->state == SYNACK_FIN_WAIT_1 || c->state == SYNACK_FIN_WAIT_2)) {
+			c->flags |= CF_OOO_FIN;
+			c->ooo_fin_seq = fin_seq;
+		}
+		return ACK_NONE; /* bytes before the FIN are missing */
+	}
+	return fin_arrived(c);
 }
 
 /* In SYN-RECEIVED after crossing SYNs, the peer's SYN-ACK repeats its SYN
@@ -466,7 +442,8 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
 	uint64_t sent_before;
-	bool owe_ack, reset = false;
+	enum ack_need need, fin_need;
+	bool reset = false;
 
 	/* RFC 7323 5.3: PAWS, before the sequence check. A reset passes. */
 	if (!(seg->flags & WIRE_RST) && paws_reject(c, seg)) {
@@ -497,6 +474,8 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	/* Second: RST. */
 	if (check_rst(c, seg))
 		return;
+	c->last_heard = s->now; /* keepalive counts silence from here */
+	c->ka_probes = 0;
 	/* Fourth: SYN in a synchronized state (RFC 5961 section 4), except the
 	 * peer's SYN-ACK in a simultaneous open, which Linux lets pass. */
 	if ((seg->flags & WIRE_SYN) && !simultaneous_synack(c, seg)) {
@@ -508,14 +487,19 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	if (!check_ack(c, seg))
 		return;
 	/* Seventh and eighth: text and FIN. */
-	owe_ack = take_text(c, seg, &reset);
+	need = rcv_text(c, seg, &reset);
 	if (reset) {
 		conn_done(c, -ECONNRESET);
 		return;
 	}
-	owe_ack |= take_fin(c, seg);
+	fin_need = take_fin(c, seg);
+	if (fin_need > need)
+		need = fin_need;
+	/* Data we send carries the ACK; otherwise the ACK policy decides. */
 	sent_before = s->ctr.out_packets + s->out_len;
 	conn_output(c);
-	if (owe_ack && s->ctr.out_packets + s->out_len == sent_before)
-		conn_send_ack(c);
+	if (s->ctr.out_packets + s->out_len == sent_before)
+		rcv_ack_check(c, need);
+	else if (c->timer_kind != CT_TIMEWAIT)
+		conn_timer_sync(c);
 }

@@ -164,12 +164,21 @@ typedef struct request {
 
 /* ---- the connection block ------------------------------------------------ */
 
+/* A run of sequence space [start, end). */
+typedef struct seq_range {
+	uint32_t start, end;
+} seq_range;
+
+#define OOO_MAX 16   /* out-of-order runs held (each is data in the receive ring) */
+#define SACKED_MAX 8 /* runs the peer reported holding */
+
 enum conn_timer {
 	CT_NONE = 0,
 	CT_RETRANS,  /* RFC 6298 retransmission (SYN, FIN or data) */
 	CT_PERSIST,  /* zero-window probe (RFC 9293 3.8.6.1) */
 	CT_FINWAIT2, /* orphaned FIN-WAIT-2 (Linux tcp_fin_timeout) */
 	CT_TIMEWAIT, /* 2*MSL (Linux: 60 s), kept in the TIME-WAIT FIFO */
+	CT_KEEPALIVE, /* idle connection probe (RFC 1122 4.2.3.6) */
 };
 
 /* Connection flags. */
@@ -186,6 +195,8 @@ enum conn_timer {
 #define CF_RTT_TIMING 0x0400 /* rtt_seq / rtt_time hold a Karn-valid sample */
 #define CF_RETRANSMITTED 0x0800 /* SYN retransmitted: no RTT from it (Karn) */
 #define CF_ZERO_WND_ADV 0x1000  /* we advertised a zero window */
+#define CF_OOO_FIN 0x2000       /* the peer's FIN arrived beyond a hole */
+#define CF_KEEPALIVE 0x4000     /* SO_KEEPALIVE */
 
 struct synack_conn {
 	tnode node;
@@ -239,6 +250,36 @@ struct synack_conn {
 	synack_time syn_time, established_at;
 	uint32_t user_timeout_ms;
 	uint8_t syn_retries;
+
+	/* Timers: one heap entry stands for the main timer (timer_kind, main_at)
+	 * and the delayed-ACK timer (delack_at), armed at the earlier. */
+	synack_time main_at, delack_at;
+
+	/* Receiving (Linux's icsk_ack): delayed ACKs and out-of-order data. */
+	uint32_t rcv_wup;       /* RCV.NXT when we last sent an ACK */
+	uint16_t rcv_mss;       /* estimate of the peer's segment size */
+	uint8_t quick;          /* ACKs still to send at once (quick-ACK mode) */
+	uint8_t pingpong;       /* interactive: ACKs wait to ride on data */
+	uint32_t ato_ms;        /* delayed-ACK timeout; 0 until the first data */
+	synack_time last_rcv;   /* when data last arrived */
+	uint32_t ooo_fin_seq;   /* a FIN seen beyond a hole (CF_OOO_FIN) */
+	uint8_t ooo_count;
+	seq_range ooo[OOO_MAX]; /* data held beyond RCV.NXT, most recent first */
+
+	/* Sending: congestion control (RFC 5681, NewReno RFC 6582) and what the
+	 * peer's SACK blocks say it holds (RFC 2018, RFC 6675). */
+	uint32_t cwnd_cnt;      /* ACKed segments toward the next cwnd step */
+	uint32_t recover;       /* SND.MAX when fast recovery began */
+	uint8_t dupacks;
+	uint8_t in_recovery;
+	uint8_t sacked_count;
+	seq_range sacked[SACKED_MAX]; /* sorted, above SND.UNA */
+
+	/* Keepalive (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT). */
+	uint32_t ka_idle_ms, ka_intvl_ms;
+	uint8_t ka_cnt, ka_probes;
+	synack_time last_heard; /* last segment from the peer */
+	int soft_error;         /* ICMP error kept for a later timeout (Linux sk_err_soft) */
 
 	ring sndq; /* bytes from snd_una on (not counting SYN/FIN) */
 	ring rcvq; /* received, not yet read */
@@ -346,12 +387,32 @@ void conn_done(synack_conn *c, int err);
 void conn_maybe_free(synack_conn *c);
 void conn_enter_timewait(synack_conn *c);
 void conn_set_mss(synack_conn *c, uint16_t peer_mss);
+void conn_keepalive_opts(synack_conn *c, const synack_conn_opts *o);
 uint32_t conn_rcv_window(synack_conn *c);
 int ring_reserve(synack_stack *s, ring *r, uint32_t cap);
 void ring_push(ring *r, const uint8_t *data, uint32_t len);
 void ring_pop(ring *r, uint8_t *out, uint32_t len);
 void ring_peek(const ring *r, uint32_t off, uint8_t *out, uint32_t len);
 void ring_release(synack_stack *s, ring *r);
+
+/* recv.c: receive queue, out-of-order runs, delayed ACKs, SACK blocks */
+enum ack_need { ACK_NONE = 0, ACK_SCHEDULE, ACK_NOW };
+enum ack_need rcv_text(synack_conn *c, const wire_seg *seg, bool *reset);
+void rcv_ack_check(synack_conn *c, enum ack_need need);
+void rcv_ack_sent(synack_conn *c);
+void rcv_delack_timeout(synack_conn *c);
+void rcv_enter_quickack(synack_conn *c);
+size_t rcv_sack_option(const synack_conn *c, uint8_t *opt, size_t room);
+void rcv_ooo_clear(synack_conn *c);
+void ring_write_at(ring *r, uint32_t off, const uint8_t *data, uint32_t len);
+
+/* cc.c: congestion control, the SACK scoreboard, fast retransmit */
+void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, uint32_t acked_bytes,
+               bool window_changed);
+void cc_on_rto(synack_conn *c);
+void cc_sack_update(synack_conn *c, const wire_seg *seg);
+uint32_t cc_sacked_end(const synack_conn *c, uint32_t seq);
+void conn_retransmit_at(synack_conn *c, uint32_t seq);
 
 /* input.c */
 void conn_input(synack_conn *c, const wire_seg *seg);
@@ -375,6 +436,9 @@ void conn_dupack(synack_conn *c, const wire_seg *seg);
 void conn_output(synack_conn *c);
 void conn_timeout(synack_conn *c);
 void conn_arm_timer(synack_conn *c);
+void conn_timer_set(synack_conn *c, uint8_t kind, synack_time at);
+void conn_timer_sync(synack_conn *c);
+void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len);
 void conn_rearm_rto(synack_conn *c);
 
 /* Time in ms on the stack's clock. */

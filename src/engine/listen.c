@@ -396,6 +396,7 @@ static synack_conn *request_to_conn(synack_stack *s, request *r, const wire_seg 
 	c->rcv_wscale = (r->neg & NEG_WSCALE) ? (int8_t)r->rcv_wscale : -1;
 	c->user_mss = l->opts.maxseg;
 	c->user_timeout_ms = l->opts.user_timeout_ms;
+	conn_keepalive_opts(c, &l->opts);
 	conn_space(s, &l->opts, &rcvbuf, &wnd_space, &wscale_space);
 	c->rcvbuf = rcvbuf;
 	c->sndbuf = l->opts.sndbuf ? 2 * l->opts.sndbuf : s->cfg.wmem_default * SNDBUF_EXPAND;

@@ -133,7 +133,9 @@ static uint16_t conn_window_field(synack_conn *c)
 	return (uint16_t)field;
 }
 
-static size_t conn_ts_option(const synack_conn *c, uint8_t *opt)
+/* Options of a segment after the handshake, in Linux's order: nop, nop, TS;
+ * then nop, nop, SACK blocks while we hold out-of-order data. */
+static size_t conn_options(const synack_conn *c, uint8_t *opt)
 {
 	size_t n = 0;
 
@@ -142,22 +144,29 @@ static size_t conn_ts_option(const synack_conn *c, uint8_t *opt)
 		n += wire_put_nop(opt + n);
 		n += wire_put_ts(opt + n, ts_now(c->s, c->ts_off), c->ts_recent);
 	}
+	if (c->ooo_count)
+		n += rcv_sack_option(c, opt + n, WIRE_TCP_MAX_OPTS - n);
 	return n;
 }
 
 /* Sends one segment of a synchronized connection: ACK always set, TS when
  * negotiated, payload taken from the send queue at seq. */
-static void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
+void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
 {
 	synack_stack *s = c->s;
 	uint8_t opt[WIRE_TCP_MAX_OPTS];
-	size_t n = conn_ts_option(c, opt);
+	size_t n = conn_options(c, opt);
 
 	/* The send queue is a ring: gather the payload into one run first. */
 	if (len)
 		ring_peek(&c->sndq, seq - c->snd_una, s->scratch, len);
+	bool had_delack = c->delack_at != 0;
+
 	send_raw(s, &c->node.t, seq, c->rcv_nxt, (uint8_t)(flags | WIRE_ACK), conn_window_field(c), opt, n,
 	         len ? s->scratch : NULL, len);
+	rcv_ack_sent(c); /* this segment carries the ACK a timer may have waited for */
+	if (had_delack)
+		conn_timer_sync(c);
 }
 
 /* A bare ACK carries the highest sequence number sent (Linux's
@@ -249,20 +258,43 @@ static synack_time rto_deadline(synack_conn *c, uint32_t rto_ms)
 	return at;
 }
 
-void conn_rearm_rto(synack_conn *c)
+/* The heap entry follows the earlier of the main timer and the delayed ACK
+ * (TIME-WAIT lives in its FIFO instead). */
+void conn_timer_sync(synack_conn *c)
+{
+	synack_time at = SYNACK_TIME_NEVER;
+
+	if (c->timer_kind == CT_TIMEWAIT)
+		return;
+	if (c->timer_kind != CT_NONE)
+		at = c->main_at;
+	if (c->delack_at && c->delack_at < at)
+		at = c->delack_at;
+	if (at == SYNACK_TIME_NEVER)
+		timer_cancel(c->s, &c->timer);
+	else
+		timer_arm(c->s, &c->timer, at);
+}
+
+void conn_timer_set(synack_conn *c, uint8_t kind, synack_time at)
 {
 	if (c->timer_kind == CT_TIMEWAIT)
 		return;
-	c->timer_kind = CT_RETRANS;
-	timer_arm(c->s, &c->timer, rto_deadline(c, c->rto_ms));
+	c->timer_kind = kind;
+	c->main_at = at;
+	conn_timer_sync(c);
 }
+
+void conn_rearm_rto(synack_conn *c) { conn_timer_set(c, CT_RETRANS, rto_deadline(c, c->rto_ms)); }
 
 static bool send_window_closed(const synack_conn *c)
 {
 	return c->snd_wnd == 0 && c->sndq.len > (c->snd_nxt - c->snd_una);
 }
 
-/* Picks the one timer the connection needs now. */
+/* Picks the main timer the connection needs now: retransmission while
+ * anything is in flight, persist while the peer's window is shut, the
+ * orphan FIN-WAIT-2 limit, or keepalive when idle. */
 void conn_arm_timer(synack_conn *c)
 {
 	synack_stack *s = c->s;
@@ -277,18 +309,21 @@ void conn_arm_timer(synack_conn *c)
 	if (send_window_closed(c)) {
 		if (c->timer_kind != CT_PERSIST) {
 			uint32_t ms = c->rto_ms > TCP_RTO_MIN_PROBE_MS ? c->rto_ms : TCP_RTO_MIN_PROBE_MS;
-			c->timer_kind = CT_PERSIST;
-			timer_arm(s, &c->timer, s->now + (synack_time)ms * NS_PER_MS);
+			conn_timer_set(c, CT_PERSIST, s->now + (synack_time)ms * NS_PER_MS);
 		}
 		return;
 	}
 	if (c->state == SYNACK_FIN_WAIT_2 && !(c->flags & CF_USER)) {
-		c->timer_kind = CT_FINWAIT2;
-		timer_arm(s, &c->timer, s->now + (synack_time)s->cfg.fin_timeout_ms * NS_PER_MS);
+		if (c->timer_kind != CT_FINWAIT2)
+			conn_timer_set(c, CT_FINWAIT2, s->now + (synack_time)s->cfg.fin_timeout_ms * NS_PER_MS);
 		return;
 	}
-	c->timer_kind = CT_NONE;
-	timer_cancel(s, &c->timer);
+	if ((c->flags & CF_KEEPALIVE) && (c->state == SYNACK_ESTABLISHED || c->state == SYNACK_CLOSE_WAIT)) {
+		if (c->timer_kind != CT_KEEPALIVE)
+			conn_timer_set(c, CT_KEEPALIVE, c->last_heard + (synack_time)c->ka_idle_ms * NS_PER_MS);
+		return;
+	}
+	conn_timer_set(c, CT_NONE, 0);
 }
 
 /* ---- sending data -------------------------------------------------------------------- */
@@ -315,8 +350,13 @@ static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_l
 		c->total_retrans++;
 		s->ctr.retransmits++;
 		c->flags &= (uint16_t)~CF_RTT_TIMING; /* Karn: no sample across a retransmission */
-	} else if (seq == c->snd_una) {
-		c->head_sent = s->now;
+	} else {
+		if (seq == c->snd_una)
+			c->head_sent = s->now;
+		/* Linux's tcp_event_data_sent: new data soon after data came in
+		 * looks like a reply; ACKs then wait to ride on the next one. */
+		if (len && c->ato_ms && s->now - c->last_rcv < (synack_time)c->ato_ms * NS_PER_MS)
+			c->pingpong = 1;
 	}
 	if (!seq_lt(seq, c->snd_max) && !(c->flags & CF_RTT_TIMING)) {
 		c->flags |= CF_RTT_TIMING;
@@ -360,6 +400,8 @@ void conn_output(synack_conn *c)
 			tx_pending(c);
 			break;
 		}
+		if (c->sacked_count && seq_lt(c->snd_nxt, c->snd_max))
+			c->snd_nxt = cc_sacked_end(c, c->snd_nxt); /* the peer holds it */
 		if (!seq_lt(c->snd_nxt, data_end)) {
 			/* All data sent: the FIN, alone. */
 			if ((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq) {
@@ -442,8 +484,10 @@ static void retransmit_timeout(synack_conn *c)
 	if (!c->retrans_start)
 		c->retrans_start = syn ? c->syn_time : (c->head_sent ? c->head_sent : s->now);
 	if (retries_exhausted(c, limit)) {
+		/* Linux's tcp_write_err: an ICMP error seen meanwhile explains
+		 * the timeout better than ETIMEDOUT. */
 		s->ctr.timeouts++;
-		conn_done(c, -ETIMEDOUT);
+		conn_done(c, c->soft_error ? c->soft_error : -ETIMEDOUT);
 		return;
 	}
 	backoff_rto(c);
@@ -461,16 +505,37 @@ static void retransmit_timeout(synack_conn *c)
 		return;
 	}
 	/* RFC 5681 3.1 / RFC 6298 5.5: collapse the window, resend from the
-	 * oldest unacknowledged byte. */
-	c->ssthresh = (c->snd_max - c->snd_una) / 2 / (c->snd_mss ? c->snd_mss : 1);
-	if (c->ssthresh < 2)
-		c->ssthresh = 2;
-	c->cwnd = 1;
+	 * oldest unacknowledged byte (conn_output skips what the peer SACKed). */
+	cc_on_rto(c);
 	c->snd_nxt = c->snd_una;
 	c->timer_kind = CT_NONE;
 	conn_output(c);
 	if (c->timer_kind != CT_RETRANS)
 		conn_rearm_rto(c);
+}
+
+/* RFC 1122 4.2.3.6 with Linux's knobs: after idle time, probes every
+ * interval; a peer silent for `count` probes is gone. A probe is an old
+ * sequence number (SND.UNA - 1) with no data, which the peer must ACK. */
+static void keepalive_timeout(synack_conn *c)
+{
+	synack_stack *s = c->s;
+	synack_time idle_until = c->last_heard + (synack_time)c->ka_idle_ms * NS_PER_MS;
+
+	if (s->now < idle_until && c->ka_probes == 0) {
+		conn_timer_set(c, CT_KEEPALIVE, idle_until); /* heard from it meanwhile */
+		return;
+	}
+	if (c->ka_probes >= c->ka_cnt) {
+		s->ctr.timeouts++;
+		conn_send_rst(c); /* Linux's tcp_write_err path for keepalive: reset */
+		conn_done(c, c->soft_error ? c->soft_error : -ETIMEDOUT);
+		return;
+	}
+	conn_xmit(c, c->snd_una - 1, 0, 0);
+	c->ka_probes++;
+	s->ctr.keepalive_probes++;
+	conn_timer_set(c, CT_KEEPALIVE, s->now + (synack_time)c->ka_intvl_ms * NS_PER_MS);
 }
 
 /* RFC 9293 3.8.6.1: probe a zero window; Linux sends an old sequence number
@@ -496,11 +561,23 @@ static void persist_timeout(synack_conn *c)
 	ms = (uint32_t)((uint64_t)ms << (c->backoff < 16 ? c->backoff : 16));
 	if (ms > s->cfg.rto_max_ms)
 		ms = s->cfg.rto_max_ms;
-	timer_arm(s, &c->timer, s->now + (synack_time)ms * NS_PER_MS);
+	conn_timer_set(c, CT_PERSIST, s->now + (synack_time)ms * NS_PER_MS);
 }
 
+/* The connection's heap entry fell due: the delayed ACK, then the main
+ * timer. The main timer's handlers may free c. */
 void conn_timeout(synack_conn *c)
 {
+	synack_stack *s = c->s;
+
+	if (c->delack_at && c->delack_at <= s->now) {
+		c->delack_at = 0;
+		rcv_delack_timeout(c);
+	}
+	if (c->timer_kind == CT_NONE || c->main_at > s->now) {
+		conn_timer_sync(c);
+		return;
+	}
 	switch (c->timer_kind) {
 	case CT_RETRANS:
 		retransmit_timeout(c);
@@ -508,10 +585,14 @@ void conn_timeout(synack_conn *c)
 	case CT_PERSIST:
 		persist_timeout(c);
 		break;
+	case CT_KEEPALIVE:
+		keepalive_timeout(c);
+		break;
 	case CT_FINWAIT2:
 		conn_done(c, 0);
 		break;
 	default:
+		conn_timer_sync(c);
 		break;
 	}
 }

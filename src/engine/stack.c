@@ -20,6 +20,9 @@
 #define DEFAULT_TIMEWAIT_MS 60000    /* TCP_TIMEWAIT_LEN */
 #define DEFAULT_FIN_TIMEOUT_MS 60000 /* tcp_fin_timeout */
 #define DEFAULT_RETRIES2 15
+#define DEFAULT_KEEPALIVE_TIME_MS 7200000 /* tcp_keepalive_time: 2 hours */
+#define DEFAULT_KEEPALIVE_INTVL_MS 75000
+#define DEFAULT_KEEPALIVE_PROBES 9
 #define DEFAULT_MAX_SYN_BACKLOG 256
 #define DEFAULT_SOMAXCONN 4096
 #define DEFAULT_CHALLENGE_LIMIT 1000
@@ -49,6 +52,9 @@ void synack_config_default(synack_config *cfg)
 	cfg->timewait_ms = DEFAULT_TIMEWAIT_MS;
 	cfg->fin_timeout_ms = DEFAULT_FIN_TIMEOUT_MS;
 	cfg->retries2 = DEFAULT_RETRIES2;
+	cfg->keepalive_time_ms = DEFAULT_KEEPALIVE_TIME_MS;
+	cfg->keepalive_intvl_ms = DEFAULT_KEEPALIVE_INTVL_MS;
+	cfg->keepalive_probes = DEFAULT_KEEPALIVE_PROBES;
 	cfg->max_syn_backlog = DEFAULT_MAX_SYN_BACKLOG;
 	cfg->somaxconn = DEFAULT_SOMAXCONN;
 	cfg->challenge_ack_limit = DEFAULT_CHALLENGE_LIMIT;
