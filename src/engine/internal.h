@@ -414,6 +414,9 @@ void cc_sack_update(synack_conn *c, const wire_seg *seg);
 uint32_t cc_sacked_end(const synack_conn *c, uint32_t seq);
 void conn_retransmit_at(synack_conn *c, uint32_t seq);
 
+/* icmp.c */
+int icmp_input(synack_stack *s, const wire_icmp *ic);
+
 /* input.c */
 void conn_input(synack_conn *c, const wire_seg *seg);
 void syn_sent_input(synack_conn *c, const wire_seg *seg);

@@ -395,6 +395,21 @@ static bool timewait_reusable(const synack_conn *c, const wire_seg *seg, uint32_
 	return true;
 }
 
+/* Not TCP: perhaps an ICMP error about one of our segments. */
+static int icmp_dispatch(synack_stack *s, const uint8_t *pkt, size_t len)
+{
+	wire_icmp ic;
+	wire_err e = wire_parse_icmp(pkt, len, WIRE_PARSE_VERIFY_CSUM, &ic);
+
+	if (e != WIRE_OK)
+		return count_parse_error(s, e);
+	if (!stack_is_local(s, ic.q_src, ic.family)) {
+		s->ctr.drop_not_ours++;
+		return -ENOENT;
+	}
+	return icmp_input(s, &ic);
+}
+
 int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time now)
 {
 	wire_seg seg;
@@ -407,6 +422,8 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 	s->now = now;
 	s->ctr.in_packets++;
 	e = wire_parse(pkt, len, WIRE_PARSE_VERIFY_CSUM, &seg);
+	if (e == WIRE_ERR_NOT_TCP)
+		return icmp_dispatch(s, pkt, len);
 	if (e != WIRE_OK)
 		return count_parse_error(s, e);
 	if (!stack_is_local(s, seg.dst, seg.family)) {

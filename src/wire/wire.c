@@ -682,3 +682,128 @@ size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
 	build_tcp(buf + ip, seg, total - ip);
 	return total;
 }
+
+/* ---------------------------------------------------------------------------
+ * ICMP errors about our segments
+ */
+
+#define ICMP_HDR 8      /* type, code, checksum, 4 more bytes (RFC 792) */
+#define ICMP_OFF_MTU4 6 /* next-hop MTU in fragmentation needed (RFC 1191) */
+#define ICMP_OFF_MTU6 4 /* MTU in Packet Too Big (RFC 4443 3.2) */
+#define QUOTE_TCP_MIN 8 /* ports and sequence number */
+
+static bool icmp_is_error(uint8_t family, uint8_t type)
+{
+	if (family == IPV4_VERSION)
+		return type == WIRE_ICMP_DEST_UNREACH || type == WIRE_ICMP_TIME_EXCEEDED ||
+		       type == WIRE_ICMP_PARAMPROB;
+	return type == WIRE_ICMP6_DEST_UNREACH || type == WIRE_ICMP6_PKT_TOO_BIG ||
+	       type == WIRE_ICMP6_TIME_EXCEEDED || type == WIRE_ICMP6_PARAMPROB;
+}
+
+/* The quoted packet: an IP header of ours with TCP inside, cut short. */
+static wire_err icmp_quote(const uint8_t *q, size_t qlen, uint8_t family, wire_icmp *out)
+{
+	size_t ihl;
+
+	if (family == IPV4_VERSION) {
+		if (qlen < WIRE_IPV4_HDR || q[0] >> 4 != IPV4_VERSION)
+			return WIRE_ERR_NOT_TCP;
+		ihl = (size_t)(q[0] & 0x0f) * TCP_WORD;
+		if (ihl < IPV4_IHL_MIN * TCP_WORD || qlen < ihl + QUOTE_TCP_MIN ||
+		    q[IPV4_OFF_PROTO] != WIRE_IPPROTO_TCP)
+			return WIRE_ERR_NOT_TCP;
+		memcpy(out->q_src, q + IPV4_OFF_SRC, IPV4_ADDR_LEN);
+		memcpy(out->q_dst, q + IPV4_OFF_DST, IPV4_ADDR_LEN);
+	} else {
+		ihl = WIRE_IPV6_HDR;
+		if (qlen < ihl + QUOTE_TCP_MIN || q[0] >> 4 != IPV6_VERSION ||
+		    q[IPV6_OFF_NEXT] != WIRE_IPPROTO_TCP)
+			return WIRE_ERR_NOT_TCP;
+		memcpy(out->q_src, q + IPV6_OFF_SRC, IPV6_ADDR_LEN);
+		memcpy(out->q_dst, q + IPV6_OFF_DST, IPV6_ADDR_LEN);
+	}
+	out->q_sport = wire_get16(q + ihl + TCP_OFF_SPORT);
+	out->q_dport = wire_get16(q + ihl + TCP_OFF_DPORT);
+	out->q_seq = wire_get32(q + ihl + TCP_OFF_SEQ);
+	return WIRE_OK;
+}
+
+/* ICMPv6's checksum covers a pseudo-header (RFC 4443 2.3); ICMPv4's only
+ * the message. Both sum to 0xffff over a correct message. */
+static bool icmp_csum_ok(uint8_t family, const uint8_t *ip, const uint8_t *icmp, size_t len)
+{
+	uint64_t acc;
+	uint32_t sum;
+
+	if (family == IPV4_VERSION)
+		return csum_fold16(csum_acc(0, icmp, len)) == CSUM_MASK;
+	acc = csum_acc(0, ip + IPV6_OFF_SRC, IPV6_ADDR_LEN);
+	acc = csum_acc(acc, ip + IPV6_OFF_DST, IPV6_ADDR_LEN);
+	acc = csum_acc(acc, icmp, len);
+	sum = WIRE_IPPROTO_ICMPV6 + (uint32_t)(len >> CSUM_FOLD_BITS) + (uint32_t)(len & CSUM_MASK);
+	return wire_csum_fold(csum_merge(sum, acc)) == 0;
+}
+
+/* Finds the ICMP message in an IPv4 or IPv6 packet: [*off, *end). */
+static wire_err icmp_locate(const uint8_t *pkt, size_t len, wire_icmp *out, size_t *off,
+			    size_t *end)
+{
+	uint8_t proto;
+
+	if (pkt[0] >> 4 == IPV4_VERSION) {
+		if (len < WIRE_IPV4_HDR)
+			return WIRE_ERR_IP_TRUNCATED;
+		*off = (size_t)(pkt[0] & 0x0f) * TCP_WORD;
+		*end = wire_get16(pkt + IPV4_OFF_TOTLEN);
+		if (*off < IPV4_IHL_MIN * TCP_WORD || *off > len)
+			return WIRE_ERR_IP_HEADER;
+		if (*end > len || *end < *off)
+			return WIRE_ERR_IP_LENGTH;
+		if (wire_get16(pkt + IPV4_OFF_FRAG) & (IPV4_FLAG_MF | IPV4_FRAG_OFF_MASK))
+			return WIRE_ERR_IP_FRAGMENT;
+		memcpy(out->src, pkt + IPV4_OFF_SRC, IPV4_ADDR_LEN);
+		out->family = IPV4_VERSION;
+		return pkt[IPV4_OFF_PROTO] == WIRE_IPPROTO_ICMP ? WIRE_OK : WIRE_ERR_NOT_TCP;
+	}
+	if (pkt[0] >> 4 != IPV6_VERSION)
+		return WIRE_ERR_IP_VERSION;
+	if (len < WIRE_IPV6_HDR)
+		return WIRE_ERR_IP_TRUNCATED;
+	*end = WIRE_IPV6_HDR + (size_t)wire_get16(pkt + IPV6_OFF_PLEN);
+	if (*end > len)
+		return WIRE_ERR_IP_LENGTH;
+	*off = WIRE_IPV6_HDR;
+	proto = pkt[IPV6_OFF_NEXT];
+	wire_err err = skip_ipv6_ext(pkt, off, *end, &proto);
+	if (err != WIRE_OK)
+		return err;
+	memcpy(out->src, pkt + IPV6_OFF_SRC, IPV6_ADDR_LEN);
+	out->family = IPV6_VERSION;
+	return proto == WIRE_IPPROTO_ICMPV6 ? WIRE_OK : WIRE_ERR_NOT_TCP;
+}
+
+wire_err wire_parse_icmp(const uint8_t *pkt, size_t len, unsigned flags, wire_icmp *out)
+{
+	size_t off = 0, end = 0;
+	const uint8_t *icmp;
+	wire_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (len < 1)
+		return WIRE_ERR_IP_TRUNCATED;
+	if ((err = icmp_locate(pkt, len, out, &off, &end)) != WIRE_OK)
+		return err;
+	if (end - off < ICMP_HDR)
+		return WIRE_ERR_NOT_TCP;
+	icmp = pkt + off;
+	if ((flags & WIRE_PARSE_VERIFY_CSUM) && !icmp_csum_ok(out->family, pkt, icmp, end - off))
+		return WIRE_ERR_IP_CHECKSUM;
+	out->type = icmp[0];
+	out->code = icmp[1];
+	if (!icmp_is_error(out->family, out->type))
+		return WIRE_ERR_NOT_TCP;
+	out->mtu = out->family == IPV4_VERSION ? wire_get16(icmp + ICMP_OFF_MTU4)
+					       : wire_get32(icmp + ICMP_OFF_MTU6);
+	return icmp_quote(icmp + ICMP_HDR, end - off - ICMP_HDR, out->family, out);
+}

@@ -118,6 +118,37 @@ wire_err wire_parse(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *se
 /* Parses TCP options alone (used by wire_parse and the fuzzers). */
 wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out);
 
+/* An ICMP or ICMPv6 error that quotes one of our TCP segments (RFC 792,
+ * RFC 4443; RFC 1122 3.2.2 and RFC 4443 2.4: the quote holds the IP header
+ * and at least the first 8 bytes of TCP: ports and sequence number). */
+#define WIRE_IPPROTO_ICMP 1
+#define WIRE_IPPROTO_ICMPV6 58
+#define WIRE_ICMP_DEST_UNREACH 3   /* ICMPv4 */
+#define WIRE_ICMP_TIME_EXCEEDED 11
+#define WIRE_ICMP_PARAMPROB 12
+#define WIRE_ICMP_FRAG_NEEDED 4    /* code of DEST_UNREACH */
+#define WIRE_ICMP6_DEST_UNREACH 1
+#define WIRE_ICMP6_PKT_TOO_BIG 2
+#define WIRE_ICMP6_TIME_EXCEEDED 3
+#define WIRE_ICMP6_PARAMPROB 4
+
+typedef struct wire_icmp {
+	uint8_t family; /* 4 or 6 */
+	uint8_t type, code;
+	uint32_t mtu;   /* next-hop MTU (v4 fragmentation needed) or v6 Packet Too Big */
+	uint8_t src[16]; /* who reported it */
+	/* The quoted segment, as we sent it. */
+	uint8_t q_src[16], q_dst[16];
+	uint16_t q_sport, q_dport;
+	uint32_t q_seq;
+} wire_icmp;
+
+/* Parses an ICMP/ICMPv6 error message quoting a TCP segment. Returns
+ * WIRE_OK, WIRE_ERR_NOT_TCP when it is no such message (echo, or a quote of
+ * something else), or the same IP errors as wire_parse (a bad ICMP checksum
+ * is WIRE_ERR_IP_CHECKSUM when flags ask for verification). */
+wire_err wire_parse_icmp(const uint8_t *pkt, size_t len, unsigned flags, wire_icmp *out);
+
 /* Internet checksum helpers (RFC 1071). wire_csum_add adds len bytes (any
  * alignment) to a partial sum of big-endian 16-bit words, so host-order
  * integers may be added to it too. When summing in chunks, every chunk but

@@ -407,6 +407,99 @@ static void test_user_timeout(void **state)
 	pair_free(&p);
 }
 
+/* An ICMPv4 error from 198.18.0.254 quoting the first 28 bytes of pkt. */
+static size_t make_icmp4(uint8_t *out, const uint8_t *pkt, uint8_t type, uint8_t code,
+                         uint16_t mtu)
+{
+	const size_t quote = 28, icmp_len = 8 + quote, total = 20 + icmp_len;
+
+	memset(out, 0, total);
+	out[0] = 0x45;
+	wire_set16(out + 2, (uint16_t)total);
+	out[8] = 64;
+	out[9] = WIRE_IPPROTO_ICMP;
+	memcpy(out + 12, "\xc6\x12\x00\xfe", 4);
+	memcpy(out + 16, pkt + 12, 4); /* back to the quoted packet's source */
+	wire_set16(out + 10, wire_csum_fold(wire_csum_add(0, out, 20)));
+	out[20] = type;
+	out[21] = code;
+	wire_set16(out + 26, mtu);
+	memcpy(out + 28, pkt, quote);
+	wire_set16(out + 22, wire_csum_fold(wire_csum_add(0, out + 20, icmp_len)));
+	return total;
+}
+
+static void test_icmp_unreachable_in_syn_sent(void **state)
+{
+	pair p;
+	synack_conn *c;
+	uint8_t syn[MAX_PKT], icmp[MAX_PKT];
+	ssize_t n;
+	size_t len;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	n = synack_output(p.cli, syn, sizeof syn);
+	assert_true(n > 0);
+	/* A quote whose sequence number is not in flight is ignored (RFC 5927). */
+	syn[25] ^= 0x40;
+	len = make_icmp4(icmp, syn, WIRE_ICMP_DEST_UNREACH, 1, 0);
+	assert_int_equal(synack_input(p.cli, icmp, len, p.now), -ENOENT);
+	assert_int_equal(synack_conn_state(c), SYNACK_SYN_SENT);
+	syn[25] ^= 0x40;
+	len = make_icmp4(icmp, syn, WIRE_ICMP_DEST_UNREACH, 1, 0);
+	assert_int_equal(synack_input(p.cli, icmp, len, p.now), 0);
+	assert_int_equal(synack_conn_state(c), SYNACK_CLOSED);
+	assert_int_equal(synack_conn_take_error(c), -EHOSTUNREACH);
+	synack_close(c, p.now);
+	/* Port unreachable means refused. */
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	n = synack_output(p.cli, syn, sizeof syn);
+	len = make_icmp4(icmp, syn, WIRE_ICMP_DEST_UNREACH, 3, 0);
+	assert_int_equal(synack_input(p.cli, icmp, len, p.now), 0);
+	assert_int_equal(synack_conn_take_error(c), -ECONNREFUSED);
+	synack_close(c, p.now);
+	pair_free(&p);
+}
+
+static void test_icmp_soft_error_and_pmtu(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	uint8_t seg[MAX_PKT], icmp[MAX_PKT];
+	static uint8_t data[4000];
+	synack_info ci;
+	ssize_t n;
+	size_t len;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	assert_int_equal(synack_send(c, data, sizeof data, p.now), (ssize_t)sizeof data);
+	n = synack_output(p.cli, seg, sizeof seg);
+	assert_true(n > 1400);
+	while (synack_output(p.cli, icmp, sizeof icmp) > 0)
+		; /* the rest of the write is on the wire (and lost) */
+	/* Fragmentation needed, next-hop MTU 1000: the MSS drops and the
+	 * segment goes again, smaller. */
+	len = make_icmp4(icmp, seg, WIRE_ICMP_DEST_UNREACH, WIRE_ICMP_FRAG_NEEDED, 1000);
+	assert_int_equal(synack_input(p.cli, icmp, len, p.now), 0);
+	synack_conn_info(c, &ci);
+	assert_int_equal(ci.snd_mss, 1000 - 40 - 12);
+	n = synack_output(p.cli, seg, sizeof seg);
+	assert_true(n > 0 && n <= 1000);
+	while ((n = synack_output(p.cli, icmp, sizeof icmp)) > 0)
+		assert_true(n <= 1000);
+	/* Host unreachable on an established connection is only remembered
+	 * (seg still quotes the oldest segment in flight). */
+	len = make_icmp4(icmp, seg, WIRE_ICMP_DEST_UNREACH, 1, 0);
+	assert_int_equal(synack_input(p.cli, icmp, len, p.now), 0);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_conn_take_error(c), 0);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -422,6 +515,8 @@ int main(void)
 		cmocka_unit_test(test_ipv6_handshake),
 		cmocka_unit_test(test_zero_window_probe),
 		cmocka_unit_test(test_user_timeout),
+		cmocka_unit_test(test_icmp_unreachable_in_syn_sent),
+		cmocka_unit_test(test_icmp_soft_error_and_pmtu),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
