@@ -143,6 +143,10 @@ typedef void (*synack_event_fn)(void *ctx, const synack_event *ev);
 	X(drop_listen_synfin, "SYN+FIN to a listener")                         \
 	X(drop_listen_other, "segment without SYN or ACK to a listener")      \
 	X(drop_synq_full, "SYN dropped: SYN queue full")                       \
+	X(drop_syn_per_source, "SYN over the per-source half-open limit")     \
+	X(syncookies_sent, "SYN-ACKs carrying a SYN cookie")                   \
+	X(syncookies_recv, "valid SYN cookies returned: connections built")  \
+	X(syncookies_failed, "ACKs with a forged or stale SYN cookie")       \
 	X(drop_acceptq_full, "final ACK dropped: accept queue full")           \
 	X(drop_out_of_window, "segment outside the receive window")           \
 	X(drop_paws, "segment rejected by PAWS (RFC 7323)")                   \
@@ -222,6 +226,8 @@ typedef struct synack_config {
 	/* Listening. */
 	uint32_t max_syn_backlog;  /* SYN queue per listener: 256 (tcp_max_syn_backlog) */
 	uint32_t somaxconn;        /* backlog cap: 4096 (net.core.somaxconn) */
+	uint8_t syncookies;        /* SYNACK_SYNCOOKIES_AUTO (tcp_syncookies=1) */
+	uint16_t max_syn_per_source; /* half-open requests per source address; 0: no limit */
 
 	/* RFC 5961 limits. */
 	uint32_t challenge_ack_limit;  /* per stack per second: 1000 (tcp_challenge_ack_limit) */
@@ -244,6 +250,11 @@ typedef struct synack_config {
 	void *event_ctx;
 } synack_config;
 
+/* SYN cookies (RFC 4987 3.6), as Linux's tcp_syncookies 0, 1 and 2. */
+#define SYNACK_SYNCOOKIES_NEVER 0
+#define SYNACK_SYNCOOKIES_AUTO 1   /* only when a SYN queue is full */
+#define SYNACK_SYNCOOKIES_ALWAYS 2
+
 /* Fills cfg with Linux's defaults (above). Always call it first. */
 void synack_config_default(synack_config *cfg);
 
@@ -261,6 +272,7 @@ typedef struct synack_conn_opts {
 	uint32_t keepidle_ms;     /* TCP_KEEPIDLE */
 	uint32_t keepintvl_ms;    /* TCP_KEEPINTVL */
 	uint8_t keepcnt;          /* TCP_KEEPCNT */
+	uint32_t synq;            /* listener: SYN queue size (0: the backlog, as Linux) */
 } synack_conn_opts;
 
 /* ------------------------------------------------------------------------ */

@@ -127,6 +127,8 @@ typedef struct ring {
 
 /* ---- listener and request entries --------------------------------------- */
 
+#define SRC_BUCKETS 64 /* per-source half-open counters (shared by hash) */
+
 struct synack_listener {
 	synack_stack *s;
 	struct synack_listener *hash_next;
@@ -137,6 +139,9 @@ struct synack_listener {
 	uint32_t synq_len;
 	dlist acceptq;      /* established conns waiting for accept */
 	dlist requests;     /* request entries in the SYN queue */
+	uint32_t synq_max;  /* SYN queue size */
+	synack_time last_overflow; /* last SYN cookie sent (Linux's tcp_synq_overflow) */
+	uint16_t src_count[SRC_BUCKETS]; /* half-open requests per source hash */
 };
 
 /* Option bits negotiated for a request or a connection. */
@@ -309,6 +314,7 @@ struct synack_stack {
 	uint8_t hash_key[16];   /* 4-tuple table (keyed: hash flooding is an attack) */
 	uint8_t isn_key[16];    /* RFC 6528 secret */
 	uint8_t port_key[16];   /* RFC 6056 ephemeral port offsets */
+	uint8_t cookie_key[16]; /* SYN cookie MAC */
 	uint32_t port_counter;
 
 	table conns;
@@ -377,6 +383,8 @@ void request_input(synack_stack *s, request *r, const wire_seg *seg);
 void request_timeout(synack_stack *s, request *r);
 void request_free(synack_stack *s, request *r);
 void listener_drop_conn(synack_conn *c);
+synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash);
+void source_count(synack_listener *l, const tuple *t, int delta);
 void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvbuf,
                 uint32_t *wnd_space, uint32_t *wscale_space);
 
@@ -394,6 +402,13 @@ void ring_push(ring *r, const uint8_t *data, uint32_t len);
 void ring_pop(ring *r, uint8_t *out, uint32_t len);
 void ring_peek(const ring *r, uint32_t off, uint8_t *out, uint32_t len);
 void ring_release(synack_stack *s, ring *r);
+
+/* cookie.c */
+uint32_t cookie_isn(synack_stack *s, synack_listener *l, const tuple *t, const wire_seg *seg);
+uint32_t cookie_ts_val(uint32_t now_ts, uint8_t neg, uint8_t peer_wscale);
+bool cookie_enabled(const synack_stack *s, const synack_listener *l);
+bool cookie_check(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
+                  request *r);
 
 /* recv.c: receive queue, out-of-order runs, delayed ACKs, SACK blocks */
 enum ack_need { ACK_NONE = 0, ACK_SCHEDULE, ACK_NOW };

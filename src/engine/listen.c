@@ -44,6 +44,7 @@ int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
 	l->backlog = backlog < 0 ? 0 : (uint32_t)backlog;
 	if (l->backlog > s->cfg.somaxconn)
 		l->backlog = s->cfg.somaxconn;
+	l->synq_max = l->opts.synq ? l->opts.synq : l->backlog;
 	dlist_init(&l->acceptq);
 	dlist_init(&l->requests);
 	l->hash_next = s->listeners[slot];
@@ -117,7 +118,36 @@ void request_free(synack_stack *s, request *r)
 	table_remove(&s->conns, &r->node);
 	dlist_del(&r->link);
 	r->lst->synq_len--;
+	source_count(r->lst, &r->node.t, -1);
 	pool_put(&s->req_pool, r);
+}
+
+/* Half-open requests per source address, counted in shared buckets: a
+ * collision can only make the limit stricter. */
+void source_count(synack_listener *l, const tuple *t, int delta)
+{
+	synack_stack *s = l->s;
+	tuple src;
+
+	if (!s->cfg.max_syn_per_source)
+		return;
+	memset(&src, 0, sizeof src);
+	src.family = t->family;
+	memcpy(src.raddr, t->raddr, sizeof src.raddr);
+	l->src_count[tuple_hash(s, &src) % SRC_BUCKETS] += (uint16_t)delta;
+}
+
+static bool source_over_limit(synack_listener *l, const tuple *t)
+{
+	synack_stack *s = l->s;
+	tuple src;
+
+	if (!s->cfg.max_syn_per_source)
+		return false;
+	memset(&src, 0, sizeof src);
+	src.family = t->family;
+	memcpy(src.raddr, t->raddr, sizeof src.raddr);
+	return l->src_count[tuple_hash(s, &src) % SRC_BUCKETS] >= s->cfg.max_syn_per_source;
 }
 
 static uint16_t listener_mss(const synack_stack *s, const synack_listener *l, uint8_t family)
@@ -129,7 +159,7 @@ static uint16_t listener_mss(const synack_stack *s, const synack_listener *l, ui
 	return mss;
 }
 
-static void send_synack(synack_stack *s, request *r)
+static void send_synack_ts(synack_stack *s, request *r, uint32_t ts_val)
 {
 	uint8_t opt[WIRE_TCP_MAX_OPTS];
 	uint32_t rcvbuf, wnd_space, wscale_space;
@@ -138,10 +168,15 @@ static void send_synack(synack_stack *s, request *r)
 	size_t n;
 
 	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
-	n = syn_options(opt, r->neg, mss, r->rcv_wscale, ts_now(s, r->ts_off), r->ts_recent);
+	n = syn_options(opt, r->neg, mss, r->rcv_wscale, ts_val, r->ts_recent);
 	r->synack_time = s->now;
 	send_raw(s, &r->node.t, r->iss, r->irs + 1, WIRE_SYN | WIRE_ACK,
 	         syn_window(wnd_space, win_mss), opt, n, NULL, 0);
+}
+
+static void send_synack(synack_stack *s, request *r)
+{
+	send_synack_ts(s, r, ts_now(s, r->ts_off));
 }
 
 /* Linux's reqsk timer: 1 s, doubling, capped at TCP_RTO_MAX. */
@@ -186,18 +221,83 @@ static void request_event(synack_stack *s, synack_listener *l)
 	s->cfg.on_event(s->cfg.event_ctx, &ev);
 }
 
+/* Fills the parts of a request that come from the SYN. */
+static void request_from_syn(synack_stack *s, synack_listener *l, request *r, const wire_seg *seg,
+                             const tuple *t)
+{
+	uint32_t rcvbuf, wnd_space, wscale_space;
+
+	r->node.kind = NODE_REQUEST;
+	r->node.t = *t;
+	r->timer.owner = TIMER_REQUEST;
+	r->timer.index = TIMER_IDLE;
+	r->lst = l;
+	r->syn_time = s->now;
+	r->irs = seg->seq;
+	isn_for(s, t, &r->iss, &r->ts_off);
+	r->neg = negotiate(s, &seg->opts);
+	r->peer_mss = (seg->opts.present & WIRE_HAS_MSS) ? seg->opts.mss : 0;
+	r->win = seg->win;
+	r->ts_recent = seg->opts.ts_val;
+	if (r->neg & NEG_WSCALE) {
+		conn_space(s, &l->opts, &rcvbuf, &wnd_space, &wscale_space);
+		r->snd_wscale = seg->opts.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : seg->opts.wscale;
+		r->rcv_wscale = wscale_for(wscale_space);
+	}
+}
+
+/* Answers a SYN with a cookie: nothing is kept. Without timestamps there is
+ * nowhere to keep window scale and SACK, so the SYN-ACK offers neither. */
+static void cookie_synack(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t)
+{
+	request r;
+
+	memset(&r, 0, sizeof r);
+	request_from_syn(s, l, &r, seg, t);
+	if (!(r.neg & NEG_TS))
+		r.neg = 0;
+	r.iss = cookie_isn(s, l, t, seg);
+	send_synack_ts(s, &r, cookie_ts_val(ts_now(s, r.ts_off), r.neg, r.snd_wscale));
+}
+
+/* A bare ACK that may return a cookie: build the connection it stands for
+ * and let it take the ACK (and any data on it). */
+static bool cookie_ack(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
+                       uint32_t hash)
+{
+	request r;
+	synack_conn *c;
+
+	if (!cookie_check(s, l, seg, t, &r))
+		return false;
+	if (l->acceptq_len > l->backlog) {
+		s->ctr.drop_acceptq_full++;
+		return true; /* Linux drops it; the peer's retransmission may fit */
+	}
+	c = conn_from_request(s, &r, hash);
+	if (!c) {
+		s->ctr.drop_no_memory++;
+		return true;
+	}
+	conn_input(c, seg);
+	return true;
+}
+
 /* RFC 9293 3.10.7.2, LISTEN. */
 void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
                   uint32_t hash, const uint32_t *isn)
 {
-	uint32_t rcvbuf, wnd_space, wscale_space;
 	request *r;
 
 	if (seg->flags & WIRE_RST) { /* first: an RST is ignored */
 		s->ctr.drop_listen_rst++;
 		return;
 	}
-	if (seg->flags & WIRE_ACK) { /* second: any ACK is bad -> RST seq=SEG.ACK */
+	if (seg->flags & WIRE_ACK) {
+		/* Second: any ACK is bad -> RST seq=SEG.ACK, unless it returns a
+		 * SYN cookie of ours. */
+		if (!(seg->flags & WIRE_SYN) && cookie_enabled(s, l) && cookie_ack(s, l, seg, t, hash))
+			return;
 		send_reset_for(s, seg, t);
 		return;
 	}
@@ -209,14 +309,23 @@ void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 		s->ctr.drop_listen_synfin++;
 		return;
 	}
-	/* Linux (tcp_conn_request): a full accept queue drops new SYNs; the SYN
-	 * queue holds at most `backlog` requests (SYN cookies come later). */
+	/* Linux (tcp_conn_request): a full accept queue drops new SYNs, even
+	 * with cookies. A full SYN queue (or a source over its share) means a
+	 * cookie, or a drop when cookies are off. */
 	if (l->acceptq_len > l->backlog) {
 		s->ctr.drop_acceptq_full++;
 		return;
 	}
-	if (l->synq_len >= (l->backlog ? l->backlog : 1)) {
-		s->ctr.drop_synq_full++;
+	if (s->cfg.syncookies == SYNACK_SYNCOOKIES_ALWAYS || l->synq_len >= l->synq_max ||
+	    source_over_limit(l, t)) {
+		if (s->cfg.syncookies == SYNACK_SYNCOOKIES_NEVER) {
+			if (l->synq_len >= l->synq_max)
+				s->ctr.drop_synq_full++;
+			else
+				s->ctr.drop_syn_per_source++;
+			return;
+		}
+		cookie_synack(s, l, seg, t);
 		return;
 	}
 	r = pool_get(s, &s->req_pool);
@@ -224,28 +333,13 @@ void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 		s->ctr.drop_no_memory++;
 		return;
 	}
-	r->node.kind = NODE_REQUEST;
-	r->node.t = *t;
-	r->timer.owner = TIMER_REQUEST;
-	r->timer.index = TIMER_IDLE;
-	r->lst = l;
-	r->syn_time = s->now;
-	r->irs = seg->seq;
-	isn_for(s, t, &r->iss, &r->ts_off);
+	request_from_syn(s, l, r, seg, t);
 	if (isn)
 		r->iss = *isn;
-	r->neg = negotiate(s, &seg->opts);
-	r->peer_mss = (seg->opts.present & WIRE_HAS_MSS) ? seg->opts.mss : 0;
-	r->win = seg->win;
-	r->ts_recent = seg->opts.ts_val;
-	if (r->neg & NEG_WSCALE) {
-		conn_space(s, &l->opts, &rcvbuf, &wnd_space, &wscale_space);
-		r->snd_wscale = seg->opts.wscale > TCP_MAX_WSCALE ? TCP_MAX_WSCALE : seg->opts.wscale;
-		r->rcv_wscale = wscale_for(wscale_space);
-	}
 	table_insert(s, &s->conns, &r->node, hash);
 	dlist_add_tail(&l->requests, &r->link);
 	l->synq_len++;
+	source_count(l, t, 1);
 	request_event(s, l);
 	/* Data on a SYN without Fast Open is not acknowledged: ack = IRS + 1. */
 	send_synack(s, r);
@@ -297,7 +391,7 @@ static void request_ack(synack_stack *s, request *r)
 	         NULL, 0);
 }
 
-static synack_conn *request_to_conn(synack_stack *s, request *r, const wire_seg *seg);
+static synack_conn *request_to_conn(synack_stack *s, request *r);
 
 /* A segment for a request in SYN-RECEIVED, in Linux's tcp_check_req order. */
 void request_input(synack_stack *s, request *r, const wire_seg *seg)
@@ -354,38 +448,31 @@ void request_input(synack_stack *s, request *r, const wire_seg *seg)
 		r->acked = 1;
 		return;
 	}
-	c = request_to_conn(s, r, seg);
+	c = request_to_conn(s, r);
 	if (c)
 		conn_input(c, seg);
 }
 
-/* The final ACK: build the full connection from the request entry. */
-static synack_conn *request_to_conn(synack_stack *s, request *r, const wire_seg *seg)
+/* Builds the full connection a request (or a valid cookie) describes and
+ * puts it in the accept queue, in SYN-RECEIVED: the ACK that completes the
+ * handshake is processed next by conn_input. */
+synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash)
 {
 	synack_listener *l = r->lst;
 	uint32_t rcvbuf, wnd_space, wscale_space;
-	tuple t = r->node.t;
 	synack_conn *c;
 
-	if (s->cfg.max_connections && s->conn_pool.in_use >= s->cfg.max_connections) {
-		s->ctr.drop_no_memory++;
+	if (s->cfg.max_connections && s->conn_pool.in_use >= s->cfg.max_connections)
 		return NULL;
-	}
-	timer_cancel(s, &r->timer);
-	table_remove(&s->conns, &r->node);
-	c = conn_alloc(s, &t, r->node.hash);
-	if (!c) {
-		table_insert(s, &s->conns, &r->node, r->node.hash);
-		timer_arm(s, &r->timer, request_rto(s, r->retries));
-		s->ctr.drop_no_memory++;
+	c = conn_alloc(s, &r->node.t, hash);
+	if (!c)
 		return NULL;
-	}
 	c->flags |= CF_PASSIVE | CF_ACCEPTQ;
 	if (l->opts.nodelay)
 		c->flags |= CF_NODELAY;
 	c->neg = r->neg;
 	c->iss = r->iss;
-	c->snd_una = c->iss; /* the ACK processing below moves it to ISS+1 */
+	c->snd_una = c->iss; /* the ACK processing moves it to ISS+1 */
 	c->snd_nxt = c->snd_max = c->iss + 1;
 	c->irs = r->irs;
 	c->rcv_nxt = r->irs + 1;
@@ -410,20 +497,39 @@ static synack_conn *request_to_conn(synack_stack *s, request *r, const wire_seg 
 	c->syn_retrans = r->retries;
 	/* Karn (RFC 6298 3): an RTT sample from the SYN-ACK only if it was
 	 * never retransmitted; with timestamps the echo gives one anyway. */
-	if (r->retries == 0) {
+	if (r->retries == 0 && r->synack_time) {
 		c->flags |= CF_RTT_TIMING;
 		c->rtt_seq = c->iss;
 		c->rtt_time = r->synack_time;
 	}
 	c->lst = l;
 	c->state = SYNACK_SYN_RECEIVED;
-	dlist_del(&r->link);
-	l->synq_len--;
-	pool_put(&s->req_pool, r);
 	dlist_add_tail(&l->acceptq, &c->link);
 	l->acceptq_len++;
 	s->ctr.passive_opens++;
-	(void)seg;
+	return c;
+}
+
+/* The final ACK: the request entry becomes a connection. */
+static synack_conn *request_to_conn(synack_stack *s, request *r)
+{
+	synack_listener *l = r->lst;
+	uint32_t hash = r->node.hash;
+	synack_conn *c;
+
+	timer_cancel(s, &r->timer);
+	table_remove(&s->conns, &r->node);
+	c = conn_from_request(s, r, hash);
+	if (!c) {
+		table_insert(s, &s->conns, &r->node, hash);
+		timer_arm(s, &r->timer, request_rto(s, r->retries));
+		s->ctr.drop_no_memory++;
+		return NULL;
+	}
+	dlist_del(&r->link);
+	l->synq_len--;
+	source_count(l, &r->node.t, -1);
+	pool_put(&s->req_pool, r);
 	return c;
 }
 

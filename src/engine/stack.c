@@ -57,6 +57,7 @@ void synack_config_default(synack_config *cfg)
 	cfg->keepalive_probes = DEFAULT_KEEPALIVE_PROBES;
 	cfg->max_syn_backlog = DEFAULT_MAX_SYN_BACKLOG;
 	cfg->somaxconn = DEFAULT_SOMAXCONN;
+	cfg->syncookies = SYNACK_SYNCOOKIES_AUTO;
 	cfg->challenge_ack_limit = DEFAULT_CHALLENGE_LIMIT;
 	cfg->invalid_ratelimit_ms = DEFAULT_INVALID_RATELIMIT_MS;
 	cfg->out_queue = DEFAULT_OUT_QUEUE;
@@ -95,7 +96,8 @@ static int config_check(const synack_config *c)
 	if (c->version != SYNACK_CONFIG_VERSION || c->mtu < MIN_MTU_V4 || c->rto_min_ms == 0 ||
 	    c->rto_initial_ms < c->rto_min_ms || c->rto_max_ms < c->rto_initial_ms ||
 	    c->out_queue == 0 || c->ephemeral_low == 0 || c->ephemeral_low > c->ephemeral_high ||
-	    c->rmem_default == 0 || c->wmem_default == 0 || c->rmem_max < c->rmem_default)
+	    c->rmem_default == 0 || c->wmem_default == 0 || c->rmem_max < c->rmem_default ||
+	    c->syncookies > SYNACK_SYNCOOKIES_ALWAYS)
 		return -EINVAL;
 	return 0;
 }
@@ -130,6 +132,7 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out)
 	c.random(c.random_ctx, s->hash_key, sizeof s->hash_key);
 	c.random(c.random_ctx, s->isn_key, sizeof s->isn_key);
 	c.random(c.random_ctx, s->port_key, sizeof s->port_key);
+	c.random(c.random_ctx, s->cookie_key, sizeof s->cookie_key);
 	s->conn_pool.block_size = sizeof(synack_conn);
 	s->req_pool.block_size = sizeof(request);
 	dlist_init(&s->timewait);

@@ -137,6 +137,7 @@ static const sysctl_map sysctls[] = {
     {"net.ipv4.tcp_challenge_ack_limit", SV_U32, CFG(challenge_ack_limit)},
     {"net.ipv4.tcp_invalid_ratelimit", SV_MS, CFG(invalid_ratelimit_ms)},
     {"net.ipv4.tcp_rfc1337", SV_BOOL, CFG(rfc1337)},
+    {"net.ipv4.tcp_syncookies", SV_U8, CFG(syncookies)},
     {"net.ipv4.ip_default_ttl", SV_U8, CFG(default_ttl)},
     {"net.ipv4.tcp_rmem", SV_RMEM, 0},
     {"net.ipv4.tcp_wmem", SV_WMEM, 0},
@@ -216,7 +217,6 @@ static const struct {
 	unsigned long ok_mask; /* bits synack behaves like */
 	unsigned long ok_value;
 } unmodelled[] = {
-    {"net.ipv4.tcp_syncookies", 0x2, 0},	   /* 2: cookies for every SYN */
     {"net.ipv4.tcp_fastopen", ~0x1UL, 0},	   /* server or cookie-less TFO */
     {"net.ipv4.tcp_abort_on_overflow", ~0UL, 0},   /* full accept queue: drop */
     {"net.ipv4.tcp_ecn", 0x1, 0},		   /* 1: ECN in our SYN */

@@ -500,6 +500,172 @@ static void test_icmp_soft_error_and_pmtu(void **state)
 	pair_free(&p);
 }
 
+static void test_syncookies_always(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn *c, *sc;
+	synack_info ci, si;
+	uint8_t buf[16];
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.syncookies = SYNACK_SYNCOOKIES_ALWAYS;
+	pair_setup(&p, &cfg);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	/* The server kept nothing between its SYN-ACK and the ACK. */
+	assert_int_equal(synack_stack_request_count(p.srv), 0);
+	assert_int_equal(synack_stack_counters(p.srv)->syncookies_sent, 1);
+	assert_int_equal(synack_stack_counters(p.srv)->syncookies_recv, 1);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	synack_conn_info(c, &ci);
+	synack_conn_info(sc, &si);
+	/* Timestamps carried window scale and SACK-permitted through. */
+	assert_true(si.sack && si.timestamps);
+	assert_int_equal(si.snd_wscale, 8);
+	assert_int_equal(ci.snd_wscale, 8);
+	assert_int_equal(si.isn_local, ci.isn_remote);
+	assert_int_equal(synack_send(c, "ping", 4, p.now), 4);
+	pump(&p);
+	assert_int_equal(synack_recv(sc, buf, sizeof buf, p.now), 4);
+	pair_free(&p);
+}
+
+static void test_syncookies_without_timestamps(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn *c, *sc;
+	synack_info si;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.syncookies = SYNACK_SYNCOOKIES_ALWAYS;
+	pair_setup(&p, &cfg);
+	/* A client without timestamps: the cookie cannot hold wscale/SACK. */
+	synack_stack_free(p.cli);
+	cfg.timestamps = false;
+	assert_int_equal(synack_stack_new(&cfg, &p.cli), 0);
+	assert_int_equal(synack_stack_add_address(p.cli, &p.cli_ip), 0);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	synack_conn_info(sc, &si);
+	assert_false(si.sack || si.timestamps);
+	assert_int_equal(si.snd_wscale, -1);
+	assert_int_equal(si.snd_mss, 1460); /* from the cookie's MSS table */
+	pair_free(&p);
+}
+
+/* A SYN from a spoofed source, straight into the server. */
+static void spoofed_syn(pair *p, uint32_t n)
+{
+	uint8_t buf[MAX_PKT], opt[WIRE_TCP_MAX_OPTS];
+	wire_seg seg;
+	size_t len, o = 0;
+
+	memset(&seg, 0, sizeof seg);
+	seg.family = SYNACK_AF_INET;
+	seg.ttl = 64;
+	seg.src[0] = 198;
+	seg.src[1] = 19;
+	seg.src[2] = (uint8_t)(n >> 8);
+	seg.src[3] = (uint8_t)n;
+	memcpy(seg.dst, p->srv_ep.ip, 4);
+	seg.sport = (uint16_t)(1024 + n % 60000);
+	seg.dport = p->srv_ep.port;
+	seg.seq = n * 2654435761u;
+	seg.flags = WIRE_SYN;
+	seg.win = 65535;
+	o += wire_put_mss(opt, 1460);
+	seg.opt = opt;
+	seg.opt_len = (uint8_t)o;
+	len = wire_build(buf, sizeof buf, &seg);
+	synack_input(p->srv, buf, len, p->now);
+	while (synack_output(p->srv, buf, sizeof buf) > 0)
+		; /* SYN-ACKs to nowhere */
+}
+
+static void test_syn_flood_cookies_keep_service(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	for (uint32_t i = 0; i < 20000; i++)
+		spoofed_syn(&p, i);
+	/* The SYN queue filled at the backlog (16); the rest got cookies. */
+	assert_int_equal(synack_stack_request_count(p.srv), 16);
+	assert_true(synack_stack_counters(p.srv)->syncookies_sent >= 20000 - 16);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	assert_int_equal(synack_stack_counters(p.srv)->syncookies_recv, 1);
+	pair_free(&p);
+}
+
+static void test_syn_flood_without_cookies_starves(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn *c;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.syncookies = SYNACK_SYNCOOKIES_NEVER;
+	pair_setup(&p, &cfg);
+	for (uint32_t i = 0; i < 100; i++)
+		spoofed_syn(&p, i);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_conn_state(c), SYNACK_SYN_SENT); /* its SYN was dropped */
+	assert_true(synack_stack_counters(p.srv)->drop_synq_full > 0);
+	pair_free(&p);
+}
+
+static void test_forged_and_stale_cookies(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn *c;
+	uint8_t syn[MAX_PKT], synack[MAX_PKT], ack[MAX_PKT];
+	ssize_t n_syn, n_synack, n_ack;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.syncookies = SYNACK_SYNCOOKIES_ALWAYS;
+	pair_setup(&p, &cfg);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	n_syn = synack_output(p.cli, syn, sizeof syn);
+	synack_input(p.srv, syn, (size_t)n_syn, p.now);
+	n_synack = synack_output(p.srv, synack, sizeof synack);
+	assert_true(n_synack > 0);
+	synack_input(p.cli, synack, (size_t)n_synack, p.now);
+	n_ack = synack_output(p.cli, ack, sizeof ack);
+	assert_true(n_ack > 0);
+	/* Forged: one bit of the cookie changed -> RST, no connection. */
+	ack[28 + 3] ^= 0x08; /* TCP ack field, 20-byte IP header */
+	wire_set16(ack + 36, 0);
+	wire_set16(ack + 36, wire_tcp_csum(4, ack + 12, ack + 16, ack + 20, (size_t)n_ack - 20));
+	synack_input(p.srv, ack, (size_t)n_ack, p.now);
+	assert_int_equal(synack_stack_conn_count(p.srv), 0);
+	assert_int_equal(synack_stack_counters(p.srv)->syncookies_failed, 1);
+	assert_int_equal(synack_stack_counters(p.srv)->rst_sent, 1);
+	/* Stale: the real ACK three minutes later. */
+	ack[28 + 3] ^= 0x08;
+	wire_set16(ack + 36, 0);
+	wire_set16(ack + 36, wire_tcp_csum(4, ack + 12, ack + 16, ack + 20, (size_t)n_ack - 20));
+	synack_input(p.srv, ack, (size_t)n_ack, p.now + 180 * SYNACK_SEC);
+	assert_int_equal(synack_stack_conn_count(p.srv), 0);
+	/* And in time, it works. */
+	synack_input(p.srv, ack, (size_t)n_ack, p.now + SYNACK_SEC);
+	assert_int_equal(synack_stack_conn_count(p.srv), 1);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +683,11 @@ int main(void)
 		cmocka_unit_test(test_user_timeout),
 		cmocka_unit_test(test_icmp_unreachable_in_syn_sent),
 		cmocka_unit_test(test_icmp_soft_error_and_pmtu),
+		cmocka_unit_test(test_syncookies_always),
+		cmocka_unit_test(test_syncookies_without_timestamps),
+		cmocka_unit_test(test_syn_flood_cookies_keep_service),
+		cmocka_unit_test(test_syn_flood_without_cookies_starves),
+		cmocka_unit_test(test_forged_and_stale_cookies),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
