@@ -14,5 +14,6 @@ int cmd_probe(int argc, char **argv);
 int cmd_serve(int argc, char **argv);
 int cmd_connect(int argc, char **argv);
 int cmd_lab(int argc, char **argv);
+int cmd_flood(int argc, char **argv);
 
 #endif

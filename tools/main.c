@@ -19,6 +19,7 @@ static const struct subcommand subcommands[] = {
 	{"serve", cmd_serve, "a userspace TCP server on a TUN device"},
 	{"connect", cmd_connect, "a userspace TCP client on a TUN device"},
 	{"lab", cmd_lab, "create or remove a network namespace with a TUN device to play in"},
+	{"flood", cmd_flood, "a SYN flood on the simulated network: cookies against queues"},
 };
 
 static void usage(FILE *f)
