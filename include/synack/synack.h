@@ -147,6 +147,13 @@ typedef void (*synack_event_fn)(void *ctx, const synack_event *ev);
 	X(syncookies_sent, "SYN-ACKs carrying a SYN cookie")                   \
 	X(syncookies_recv, "valid SYN cookies returned: connections built")  \
 	X(syncookies_failed, "ACKs with a forged or stale SYN cookie")       \
+	X(tfo_cookie_requests, "Fast Open cookie requests answered")          \
+	X(tfo_accepted, "Fast Open SYNs with a valid cookie accepted")        \
+	X(tfo_failed, "Fast Open SYNs with an invalid cookie")                \
+	X(tfo_queue_full, "Fast Open SYNs refused: pending queue full")       \
+	X(tfo_syn_data_sent, "SYNs sent with data")                            \
+	X(tfo_syn_data_acked, "SYN data acknowledged by the SYN-ACK")         \
+	X(defer_accept_drops, "bare final ACKs held back by defer-accept")    \
 	X(drop_acceptq_full, "final ACK dropped: accept queue full")           \
 	X(drop_out_of_window, "segment outside the receive window")           \
 	X(drop_paws, "segment rejected by PAWS (RFC 7323)")                   \
@@ -228,9 +235,10 @@ typedef struct synack_config {
 	uint32_t somaxconn;        /* backlog cap: 4096 (net.core.somaxconn) */
 	uint8_t syncookies;        /* SYNACK_SYNCOOKIES_AUTO (tcp_syncookies=1) */
 	uint16_t max_syn_per_source; /* half-open requests per source address; 0: no limit */
+	uint8_t fastopen;          /* SYNACK_FASTOPEN_* bits, as tcp_fastopen: 1 (client) */
 
 	/* RFC 5961 limits. */
-	uint32_t challenge_ack_limit;  /* per stack per second: 1000 (tcp_challenge_ack_limit) */
+	uint32_t challenge_ack_limit;  /* per stack per second, randomised in [L/2, 3L/2): 1000 */
 	uint32_t invalid_ratelimit_ms; /* per connection: 500 (tcp_invalid_ratelimit) */
 	bool rfc1337;                  /* TIME-WAIT ignores RSTs: off, as Linux (tcp_rfc1337) */
 
@@ -255,6 +263,11 @@ typedef struct synack_config {
 #define SYNACK_SYNCOOKIES_AUTO 1   /* only when a SYN queue is full */
 #define SYNACK_SYNCOOKIES_ALWAYS 2
 
+/* TCP Fast Open (RFC 7413), Linux's tcp_fastopen bits. A listener also
+ * needs synack_conn_opts.fastopen_qlen (the TCP_FASTOPEN socket option). */
+#define SYNACK_FASTOPEN_CLIENT 0x1
+#define SYNACK_FASTOPEN_SERVER 0x2
+
 /* Fills cfg with Linux's defaults (above). Always call it first. */
 void synack_config_default(synack_config *cfg);
 
@@ -273,6 +286,9 @@ typedef struct synack_conn_opts {
 	uint32_t keepintvl_ms;    /* TCP_KEEPINTVL */
 	uint8_t keepcnt;          /* TCP_KEEPCNT */
 	uint32_t synq;            /* listener: SYN queue size (0: the backlog, as Linux) */
+	uint32_t fastopen_qlen;   /* listener: TCP_FASTOPEN, pending Fast Open connections */
+	bool fastopen_exp;        /* client: use the experimental option (kind 254) */
+	uint32_t defer_accept_ms; /* listener: TCP_DEFER_ACCEPT */
 } synack_conn_opts;
 
 /* ------------------------------------------------------------------------ */
@@ -334,6 +350,22 @@ void synack_stack_each(synack_stack *s, synack_listener_fn lfn, synack_conn_fn c
  * -ENOBUFS. The outcome arrives as events or through synack_conn_poll. */
 int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr *remote,
                    const synack_conn_opts *opts, synack_time now, synack_conn **out);
+
+/* Active open with data, like sendto(MSG_FASTOPEN) (RFC 7413): when a Fast
+ * Open cookie for the server is cached (and the stack's fastopen has the
+ * client bit) the SYN carries the cookie and the first segment of data;
+ * otherwise it asks for a cookie and the data follows the handshake.
+ * Returns the bytes queued (at most the send buffer), or the errors of
+ * synack_connect. */
+ssize_t synack_connect_data(synack_stack *s, const synack_addr *local, const synack_addr *remote,
+                            const synack_conn_opts *opts, const void *data, size_t len,
+                            synack_time now, synack_conn **out);
+
+/* Sets the Fast Open server key (16 bytes) and an optional backup key for
+ * rotation: cookies made with either are accepted, new ones use the
+ * primary. A stack starts with a random primary key. */
+void synack_stack_set_fastopen_keys(synack_stack *s, const uint8_t primary[16],
+                                    const uint8_t *backup);
 
 /* Opens a listener on local (an unspecified address listens on all).
  * backlog bounds the accept queue (capped by somaxconn; Linux allows

@@ -102,7 +102,7 @@ void conn_set_state(synack_conn *c, synack_state st)
 		s->cfg.on_event(s->cfg.event_ctx, &ev);
 	if (st == SYNACK_ESTABLISHED) {
 		c->established_at = s->now;
-		if (c->flags & CF_ACCEPTQ)
+		if ((c->flags & CF_ACCEPTQ) && !(c->tfo & TFO_ANNOUNCED))
 			stack_event(s, SYNACK_EV_ACCEPTABLE, c, c->lst, 0);
 		else
 			stack_event(s, SYNACK_EV_WRITABLE, c, NULL, 0);
@@ -319,8 +319,8 @@ static void conn_apply_opts(synack_conn *c, const synack_conn_opts *o)
 	c->rcv_wnd_clamp = syn_window(wnd_space, c->adv_mss);
 }
 
-int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr *remote,
-                   const synack_conn_opts *opts, synack_time now, synack_conn **out)
+static int conn_open(synack_stack *s, const synack_addr *local, const synack_addr *remote,
+                     const synack_conn_opts *opts, synack_time now, synack_conn **out)
 {
 	synack_addr src;
 	tuple t;
@@ -364,10 +364,46 @@ int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr 
 	c->rtt_time = now;
 	conn_set_state(c, SYNACK_SYN_SENT);
 	s->ctr.active_opens++;
+	*out = c;
+	return 0;
+}
+
+int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr *remote,
+                   const synack_conn_opts *opts, synack_time now, synack_conn **out)
+{
+	int err = conn_open(s, local, remote, opts, now, out);
+
+	if (err)
+		return err;
+	conn_send_syn(*out);
+	conn_rearm_rto(*out);
+	return 0;
+}
+
+ssize_t synack_connect_data(synack_stack *s, const synack_addr *local, const synack_addr *remote,
+                            const synack_conn_opts *opts, const void *data, size_t len,
+                            synack_time now, synack_conn **out)
+{
+	synack_conn *c;
+	uint32_t n = 0;
+	int err = conn_open(s, local, remote, opts, now, &c);
+
+	if (err)
+		return err;
+	if (len) {
+		if (ring_reserve(s, &c->sndq, c->sndbuf)) {
+			conn_done(c, 0);
+			return -ENOBUFS;
+		}
+		n = len < c->sndq.cap ? (uint32_t)len : c->sndq.cap;
+		ring_push(&c->sndq, data, n);
+	}
+	if (s->cfg.fastopen & SYNACK_FASTOPEN_CLIENT)
+		c->tfo = (uint8_t)(TFO_CLIENT | (opts && opts->fastopen_exp ? TFO_CLIENT_EXP : 0));
 	conn_send_syn(c);
 	conn_rearm_rto(c);
 	*out = c;
-	return 0;
+	return n;
 }
 
 /* ---- data ---------------------------------------------------------------------- */

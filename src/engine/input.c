@@ -86,6 +86,7 @@ static void handshake_done(synack_conn *c)
 	c->retrans_start = 0;
 	c->flags &= (uint16_t)~CF_RETRANSMITTED;
 	c->recover = c->snd_una;
+	tfo_child_done(c);
 	c->rcv_wup = c->rcv_nxt;
 	c->last_heard = c->s->now;
 	/* Linux's tcp_initialize_rcv_mss: a cautious first guess at the
@@ -94,6 +95,23 @@ static void handshake_done(synack_conn *c)
 	if (c->rcv_mss > TCP_MSS_DEFAULT_V4)
 		c->rcv_mss = TCP_MSS_DEFAULT_V4;
 	conn_set_state(c, SYNACK_ESTABLISHED);
+}
+
+static uint32_t take_acked(synack_conn *c, uint32_t ack);
+
+/* RFC 7413 4.2.1: keep the cookie a SYN-ACK hands out; count SYN data the
+ * server acknowledged. */
+static void syn_sent_fastopen(synack_conn *c, const wire_seg *seg)
+{
+	synack_stack *s = c->s;
+	const wire_opts *o = &seg->opts;
+
+	if (!(c->tfo & TFO_CLIENT))
+		return;
+	if ((o->present & (WIRE_HAS_FO | WIRE_HAS_FOEXP)) && o->fo_len)
+		tfo_cache_put(s, c->node.t.family, c->node.t.raddr, o->fo_cookie, o->fo_len);
+	if (c->tfo_syn_len && seg->ack == c->iss + 1 + c->tfo_syn_len)
+		s->ctr.tfo_syn_data_acked++;
 }
 
 /* RFC 9293 3.10.7.3, SYN-SENT. */
@@ -140,10 +158,16 @@ void syn_sent_input(synack_conn *c, const wire_seg *seg)
 	c->snd_wl2 = seg->ack;
 	if (has_ack) {
 		rtt_from_ack(c, seg);
-		c->snd_una = seg->ack;
+		syn_sent_fastopen(c, seg);
+		take_acked(c, seg->ack);
+		/* SYN data the server did not take goes again, now (RFC 7413 3). */
+		c->snd_nxt = c->snd_una;
 		handshake_done(c);
 		conn_timer_set(c, CT_NONE, 0);
-		conn_send_ack(c);
+		/* SYN data to resend carries the ACK itself (Linux's
+		 * tcp_rcv_fastopen_synack); otherwise the third packet. */
+		if (c->snd_una == c->snd_max)
+			conn_send_ack(c);
 		conn_output(c);
 		return;
 	}

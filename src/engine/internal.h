@@ -140,6 +140,7 @@ struct synack_listener {
 	dlist acceptq;      /* established conns waiting for accept */
 	dlist requests;     /* request entries in the SYN queue */
 	uint32_t synq_max;  /* SYN queue size */
+	uint32_t tfo_pending; /* Fast Open children not yet accepted or established */
 	synack_time last_overflow; /* last SYN cookie sent (Linux's tcp_synq_overflow) */
 	uint16_t src_count[SRC_BUCKETS]; /* half-open requests per source hash */
 };
@@ -165,7 +166,11 @@ typedef struct request {
 	uint16_t peer_mss, win; /* peer's MSS option (0: none) and SYN window */
 	uint8_t neg, snd_wscale, rcv_wscale, retries;
 	uint8_t acked; /* final ACK seen but the accept queue was full */
+	uint8_t fo;    /* first SYN-ACK carries a Fast Open cookie: FO_KIND34 or FO_EXP */
 } request;
+
+#define FO_KIND34 1
+#define FO_EXP 2
 
 /* ---- the connection block ------------------------------------------------ */
 
@@ -285,6 +290,8 @@ struct synack_conn {
 	uint8_t ka_cnt, ka_probes;
 	synack_time last_heard; /* last segment from the peer */
 	int soft_error;         /* ICMP error kept for a later timeout (Linux sk_err_soft) */
+	uint8_t tfo;            /* TFO_* */
+	uint16_t tfo_syn_len;   /* data bytes our SYN carried */
 
 	ring sndq; /* bytes from snd_una on (not counting SYN/FIN) */
 	ring rcvq; /* received, not yet read */
@@ -294,6 +301,14 @@ struct synack_conn {
 	uint32_t total_retrans, syn_retrans;
 	uint64_t bytes_sent, bytes_acked, bytes_received;
 };
+
+/* Fast Open state of a connection (conn->tfo). */
+#define TFO_CLIENT 0x01  /* connect with data: ask for or use a cookie */
+#define TFO_CLIENT_EXP 0x02 /* ... with the experimental option */
+#define TFO_CHILD 0x04   /* server: accepted from a Fast Open SYN, counted in tfo_pending */
+#define TFO_ANNOUNCED 0x08 /* server: ACCEPTABLE already reported at the SYN */
+
+enum tfo_verdict { TFO_NONE = 0, TFO_REPLY, TFO_ACCEPT };
 
 /* ---- the output queue: fixed slots, filled at build time ---------------- */
 
@@ -305,6 +320,14 @@ typedef struct out_slot {
 /* ---- the stack ------------------------------------------------------------ */
 
 #define MAX_LOCAL_ADDRS 16
+#define TFO_CACHE_SIZE 64 /* servers whose Fast Open cookie the client keeps */
+
+typedef struct tfo_entry {
+	uint8_t family, len;
+	uint8_t ip[16];
+	uint8_t cookie[WIRE_FO_COOKIE_MAX];
+	synack_time used;
+} tfo_entry;
 
 struct synack_stack {
 	synack_config cfg;
@@ -315,6 +338,9 @@ struct synack_stack {
 	uint8_t isn_key[16];    /* RFC 6528 secret */
 	uint8_t port_key[16];   /* RFC 6056 ephemeral port offsets */
 	uint8_t cookie_key[16]; /* SYN cookie MAC */
+	uint8_t tfo_key[16], tfo_key_backup[16]; /* Fast Open server keys */
+	bool tfo_has_backup;
+	tfo_entry tfo_cache[TFO_CACHE_SIZE];
 	uint32_t port_counter;
 
 	table conns;
@@ -409,6 +435,16 @@ uint32_t cookie_ts_val(uint32_t now_ts, uint8_t neg, uint8_t peer_wscale);
 bool cookie_enabled(const synack_stack *s, const synack_listener *l);
 bool cookie_check(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
                   request *r);
+
+/* fastopen.c */
+size_t tfo_option(uint8_t *p, const uint8_t *cookie, uint8_t len, bool exp);
+bool tfo_server_on(const synack_stack *s, const synack_listener *l);
+int tfo_server_check(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t);
+size_t tfo_server_option(synack_stack *s, const tuple *t, bool exp, uint8_t *p);
+const tfo_entry *tfo_cache_get(synack_stack *s, uint8_t family, const uint8_t *ip);
+void tfo_cache_put(synack_stack *s, uint8_t family, const uint8_t *ip, const uint8_t *cookie,
+                   uint8_t len);
+void tfo_child_done(synack_conn *c);
 
 /* recv.c: receive queue, out-of-order runs, delayed ACKs, SACK blocks */
 enum ack_need { ACK_NONE = 0, ACK_SCHEDULE, ACK_NOW };

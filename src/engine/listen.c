@@ -62,6 +62,7 @@ int synack_accept(synack_listener *l, synack_conn **out)
 	c = container_of(l->acceptq.next, synack_conn, link);
 	dlist_del(&c->link);
 	l->acceptq_len--;
+	tfo_child_done(c);
 	c->flags = (uint16_t)((c->flags & ~CF_ACCEPTQ) | CF_USER);
 	c->lst = NULL;
 	*out = c;
@@ -81,6 +82,7 @@ void listener_drop_conn(synack_conn *c)
 
 	if (!l)
 		return;
+	tfo_child_done(c);
 	dlist_del(&c->link);
 	l->acceptq_len--;
 	c->lst = NULL;
@@ -169,6 +171,11 @@ static void send_synack_ts(synack_stack *s, request *r, uint32_t ts_val)
 
 	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
 	n = syn_options(opt, r->neg, mss, r->rcv_wscale, ts_val, r->ts_recent);
+	if (r->fo) {
+		/* Only the first SYN-ACK hands out the cookie, as in Linux. */
+		n += tfo_server_option(s, &r->node.t, r->fo == FO_EXP, opt + n);
+		r->fo = 0;
+	}
 	r->synack_time = s->now;
 	send_raw(s, &r->node.t, r->iss, r->irs + 1, WIRE_SYN | WIRE_ACK,
 	         syn_window(wnd_space, win_mss), opt, n, NULL, 0);
@@ -283,11 +290,59 @@ static bool cookie_ack(synack_stack *s, synack_listener *l, const wire_seg *seg,
 	return true;
 }
 
+/* A Fast Open child leaves the pending count once accepted or established. */
+void tfo_child_done(synack_conn *c)
+{
+	if (!(c->tfo & TFO_CHILD))
+		return;
+	c->tfo &= (uint8_t)~TFO_CHILD;
+	if (c->lst)
+		c->lst->tfo_pending--;
+}
+
+/* RFC 7413 4.2.2: a SYN with a valid cookie makes the connection at once;
+ * its data is delivered and acknowledged by the SYN-ACK, and accept()
+ * returns it before the third packet of the handshake. */
+static void tfo_child(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
+                      uint32_t hash)
+{
+	request r;
+	synack_conn *c;
+	uint32_t len = seg->payload_len;
+
+	memset(&r, 0, sizeof r);
+	request_from_syn(s, l, &r, seg, t);
+	r.synack_time = s->now;
+	c = conn_from_request(s, &r, hash);
+	if (!c) {
+		s->ctr.drop_no_memory++;
+		return;
+	}
+	s->ctr.tfo_accepted++;
+	c->tfo = TFO_CHILD | TFO_ANNOUNCED;
+	l->tfo_pending++;
+	if (len > c->rcvbuf)
+		len = c->rcvbuf;
+	if (len && !ring_reserve(s, &c->rcvq, c->rcvbuf)) {
+		ring_push(&c->rcvq, seg->payload, len);
+		c->rcv_nxt += len;
+		c->rcv_adv += len;
+		c->bytes_received += len;
+	}
+	c->rcv_wup = c->rcv_nxt;
+	conn_send_syn(c);
+	conn_rearm_rto(c);
+	stack_event(s, SYNACK_EV_ACCEPTABLE, c, l, 0);
+	if (len)
+		stack_event(s, SYNACK_EV_READABLE, c, l, 0);
+}
+
 /* RFC 9293 3.10.7.2, LISTEN. */
 void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t,
                   uint32_t hash, const uint32_t *isn)
 {
 	request *r;
+	int tfo;
 
 	if (seg->flags & WIRE_RST) { /* first: an RST is ignored */
 		s->ctr.drop_listen_rst++;
@@ -328,12 +383,23 @@ void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 		cookie_synack(s, l, seg, t);
 		return;
 	}
+	tfo = tfo_server_check(s, l, seg, t);
+	if (tfo == TFO_ACCEPT) {
+		if (l->tfo_pending < l->opts.fastopen_qlen && !isn) {
+			tfo_child(s, l, seg, t, hash);
+			return;
+		}
+		s->ctr.tfo_queue_full++; /* Linux: an ordinary handshake, no cookie */
+		tfo = TFO_NONE;
+	}
 	r = pool_get(s, &s->req_pool);
 	if (!r) {
 		s->ctr.drop_no_memory++;
 		return;
 	}
 	request_from_syn(s, l, r, seg, t);
+	if (tfo == TFO_REPLY)
+		r->fo = (seg->opts.present & WIRE_HAS_FOEXP) ? FO_EXP : FO_KIND34;
 	if (isn)
 		r->iss = *isn;
 	table_insert(s, &s->conns, &r->node, hash);
@@ -442,6 +508,13 @@ void request_input(synack_stack *s, request *r, const wire_seg *seg)
 	}
 	if (!(seg->flags & WIRE_ACK))
 		return;
+	if (r->lst->opts.defer_accept_ms && seg->payload_len == 0 && !(seg->flags & WIRE_FIN)) {
+		/* TCP_DEFER_ACCEPT: a bare ACK does not make the connection;
+		 * data will, or the request ends when the time is up. */
+		s->ctr.defer_accept_drops++;
+		r->acked = 1;
+		return;
+	}
 	if (r->lst->acceptq_len > r->lst->backlog) {
 		/* Linux: the ACK is dropped; the SYN-ACK timer tries again. */
 		s->ctr.drop_acceptq_full++;
@@ -535,7 +608,10 @@ static synack_conn *request_to_conn(synack_stack *s, request *r)
 
 void request_timeout(synack_stack *s, request *r)
 {
-	if (r->retries >= s->cfg.synack_retries) {
+	uint32_t defer = r->lst->opts.defer_accept_ms;
+
+	if (r->retries >= s->cfg.synack_retries ||
+	    (r->acked && defer && s->now - r->syn_time >= (synack_time)defer * NS_PER_MS)) {
 		s->ctr.requests_expired++;
 		request_free(s, r);
 		return;

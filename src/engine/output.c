@@ -181,7 +181,30 @@ void conn_send_rst(synack_conn *c)
 	send_raw(c->s, &c->node.t, c->snd_max, c->rcv_nxt, WIRE_RST | WIRE_ACK, 0, NULL, 0, NULL, 0);
 }
 
-/* Our SYN, or our SYN-ACK in a simultaneous open (same ISN, RFC 9293 3.5). */
+/* RFC 7413 on the client's first SYN: the cached cookie and as much data as
+ * fits (Linux: one MSS less the option space), or an empty option asking for
+ * a cookie. Retransmitted SYNs go without either (Linux falls back). */
+static size_t syn_fastopen(synack_conn *c, uint8_t *opt, size_t n, uint32_t *data_len)
+{
+	synack_stack *s = c->s;
+	const tfo_entry *e;
+	bool exp = c->tfo & TFO_CLIENT_EXP;
+	uint32_t room;
+
+	*data_len = 0;
+	if (!(c->tfo & TFO_CLIENT) || c->syn_retrans)
+		return n;
+	e = tfo_cache_get(s, c->node.t.family, c->node.t.raddr);
+	if (!e)
+		return n + tfo_option(opt + n, NULL, 0, exp);
+	n += tfo_option(opt + n, e->cookie, e->len, exp);
+	room = c->adv_mss > WIRE_TCP_MAX_OPTS ? c->adv_mss - WIRE_TCP_MAX_OPTS : 0;
+	*data_len = c->sndq.len < room ? c->sndq.len : room;
+	return n;
+}
+
+/* Our SYN, or our SYN-ACK in a simultaneous open (same ISN, RFC 9293 3.5)
+ * or for a Fast Open child (acknowledging the SYN's data). */
 void conn_send_syn(synack_conn *c)
 {
 	synack_stack *s = c->s;
@@ -190,10 +213,22 @@ void conn_send_syn(synack_conn *c)
 	uint16_t win = (uint16_t)(c->rcv_wnd_clamp < TCP_MAX_WINDOW ? c->rcv_wnd_clamp : TCP_MAX_WINDOW);
 	size_t n = syn_options(opt, c->neg, c->adv_mss, (uint8_t)(c->rcv_wscale > 0 ? c->rcv_wscale : 0),
 	                       ts_now(s, c->ts_off), synack ? c->ts_recent : 0);
+	uint32_t data_len = 0;
 
+	if (!synack)
+		n = syn_fastopen(c, opt, n, &data_len);
+	if (data_len) {
+		ring_peek(&c->sndq, 0, s->scratch, data_len);
+		c->tfo_syn_len = (uint16_t)data_len;
+		c->snd_nxt = c->snd_max = c->iss + 1 + data_len;
+		c->bytes_sent += data_len;
+		s->ctr.tfo_syn_data_sent++;
+	} else if (!synack) {
+		c->snd_nxt = c->iss + 1;
+	}
 	c->rcv_adv = c->rcv_nxt + win;
 	send_raw(s, &c->node.t, c->iss, c->rcv_nxt, synack ? WIRE_SYN | WIRE_ACK : WIRE_SYN, win, opt, n,
-	         NULL, 0);
+	         data_len ? s->scratch : NULL, data_len);
 }
 
 /* RFC 5961 section 7 with Linux's limits: one answer per connection per
@@ -212,6 +247,27 @@ static bool oow_limited(synack_conn *c, const wire_seg *seg)
 	return false;
 }
 
+/* The per-stack budget of challenge ACKs: each second a fresh, random
+ * allowance in [limit/2, 3*limit/2), so that an off-path attacker cannot
+ * count the ACKs to learn about a connection (CVE-2016-5696; Linux's
+ * tcp_send_challenge_ack). */
+static bool challenge_budget(synack_stack *s)
+{
+	uint32_t limit = s->cfg.challenge_ack_limit;
+
+	if (!s->challenge_window || s->now - s->challenge_window >= SYNACK_SEC) {
+		uint32_t r;
+		uint32_t half = (limit + 1) / 2;
+		s->cfg.random(s->cfg.random_ctx, &r, sizeof r);
+		s->challenge_window = s->now ? s->now : 1;
+		s->challenge_count = half + r % limit; /* [half, limit + half) */
+	}
+	if (s->challenge_count == 0)
+		return false;
+	s->challenge_count--;
+	return true;
+}
+
 void conn_challenge_ack(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
@@ -220,11 +276,7 @@ void conn_challenge_ack(synack_conn *c, const wire_seg *seg)
 		s->ctr.challenge_acks_limited++;
 		return;
 	}
-	if (s->now - s->challenge_window >= SYNACK_SEC || !s->challenge_window) {
-		s->challenge_window = s->now ? s->now : 1;
-		s->challenge_count = 0;
-	}
-	if (s->cfg.challenge_ack_limit && ++s->challenge_count > s->cfg.challenge_ack_limit) {
+	if (s->cfg.challenge_ack_limit && !challenge_budget(s)) {
 		s->ctr.challenge_acks_limited++;
 		return;
 	}

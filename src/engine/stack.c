@@ -58,6 +58,7 @@ void synack_config_default(synack_config *cfg)
 	cfg->max_syn_backlog = DEFAULT_MAX_SYN_BACKLOG;
 	cfg->somaxconn = DEFAULT_SOMAXCONN;
 	cfg->syncookies = SYNACK_SYNCOOKIES_AUTO;
+	cfg->fastopen = SYNACK_FASTOPEN_CLIENT;
 	cfg->challenge_ack_limit = DEFAULT_CHALLENGE_LIMIT;
 	cfg->invalid_ratelimit_ms = DEFAULT_INVALID_RATELIMIT_MS;
 	cfg->out_queue = DEFAULT_OUT_QUEUE;
@@ -133,6 +134,7 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out)
 	c.random(c.random_ctx, s->isn_key, sizeof s->isn_key);
 	c.random(c.random_ctx, s->port_key, sizeof s->port_key);
 	c.random(c.random_ctx, s->cookie_key, sizeof s->cookie_key);
+	c.random(c.random_ctx, s->tfo_key, sizeof s->tfo_key);
 	s->conn_pool.block_size = sizeof(synack_conn);
 	s->req_pool.block_size = sizeof(request);
 	dlist_init(&s->timewait);

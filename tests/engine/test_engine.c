@@ -666,6 +666,132 @@ static void test_forged_and_stale_cookies(void **state)
 	pair_free(&p);
 }
 
+static void test_fastopen(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn_opts lopts = {.fastopen_qlen = 8};
+	synack_conn *c, *sc;
+	uint8_t buf[64], pkt[MAX_PKT];
+	wire_seg seg;
+	ssize_t n;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.fastopen = SYNACK_FASTOPEN_CLIENT | SYNACK_FASTOPEN_SERVER;
+	pair_setup(&p, &cfg);
+	synack_listener_close(p.lst, p.now);
+	assert_int_equal(synack_listen(p.srv, &p.srv_ep, 4, &lopts, &p.lst), 0);
+
+	/* First contact: the SYN asks for a cookie, the data waits. */
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "hello", 5, p.now, &c), 5);
+	n = synack_output(p.cli, pkt, sizeof pkt);
+	assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+	assert_true(seg.opts.present & WIRE_HAS_FO);
+	assert_int_equal(seg.opts.fo_len, 0);
+	assert_int_equal(seg.payload_len, 0);
+	synack_input(p.srv, pkt, (size_t)n, p.now);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	assert_int_equal(synack_recv(sc, buf, sizeof buf, p.now), 5);
+	assert_int_equal(synack_stack_counters(p.srv)->tfo_cookie_requests, 1);
+	synack_abort(c, p.now);
+	pump(&p);
+	synack_close(sc, p.now);
+
+	/* Second: cookie and data in the SYN; the server accepts and reads
+	 * before the third packet, and its SYN-ACK acknowledges the data. */
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "again", 5, p.now, &c), 5);
+	n = synack_output(p.cli, pkt, sizeof pkt);
+	assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+	assert_int_equal(seg.opts.fo_len, 8);
+	assert_int_equal(seg.payload_len, 5);
+	synack_input(p.srv, pkt, (size_t)n, p.now);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	assert_int_equal(synack_conn_state(sc), SYNACK_SYN_RECEIVED);
+	assert_int_equal(synack_recv(sc, buf, sizeof buf, p.now), 5);
+	assert_memory_equal(buf, "again", 5);
+	pump(&p);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_conn_state(sc), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_conn_send_queued(c), 0);
+	assert_int_equal(synack_stack_counters(p.cli)->tfo_syn_data_acked, 1);
+	assert_int_equal(synack_stack_counters(p.srv)->tfo_accepted, 1);
+	pair_free(&p);
+}
+
+static void test_fastopen_bad_cookie_falls_back(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn_opts lopts = {.fastopen_qlen = 8};
+	synack_conn *c, *sc;
+	uint8_t buf[64], key[16] = {1}, key2[16] = {0};
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.fastopen = SYNACK_FASTOPEN_CLIENT | SYNACK_FASTOPEN_SERVER;
+	pair_setup(&p, &cfg);
+	synack_listener_close(p.lst, p.now);
+	assert_int_equal(synack_listen(p.srv, &p.srv_ep, 4, &lopts, &p.lst), 0);
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "x", 1, p.now, &c), 1);
+	pump(&p);
+	synack_abort(c, p.now);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	synack_close(sc, p.now);
+	/* The server's key changes: the cached cookie is now wrong. The data
+	 * is not taken with the SYN; the client sends it again after. */
+	synack_stack_set_fastopen_keys(p.srv, key, NULL);
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "late", 4, p.now, &c), 4);
+	pump(&p);
+	assert_int_equal(synack_stack_counters(p.srv)->tfo_failed, 1);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	assert_int_equal(synack_recv(sc, buf, sizeof buf, p.now), 4);
+	assert_memory_equal(buf, "late", 4);
+	synack_abort(c, p.now);
+	pump(&p);
+	synack_close(sc, p.now);
+	/* A rotation: the old key as backup keeps the cached cookie good. */
+	key2[0] = 2;
+	synack_stack_set_fastopen_keys(p.srv, key2, key);
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "rot", 3, p.now, &c), 3);
+	pump(&p);
+	assert_int_equal(synack_stack_counters(p.srv)->tfo_accepted, 1);
+	pair_free(&p);
+}
+
+static void test_defer_accept(void **state)
+{
+	pair p;
+	synack_conn_opts lopts = {.defer_accept_ms = 5000};
+	synack_conn *c, *sc;
+	uint8_t buf[8];
+
+	(void)state;
+	pair_setup(&p, NULL);
+	synack_listener_close(p.lst, p.now);
+	assert_int_equal(synack_listen(p.srv, &p.srv_ep, 4, &lopts, &p.lst), 0);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	/* The handshake is over for the client, not for accept(). */
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_accept(p.lst, &sc), -EAGAIN);
+	assert_int_equal(synack_stack_counters(p.srv)->defer_accept_drops, 1);
+	assert_int_equal(synack_send(c, "GET", 3, p.now), 3);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	assert_int_equal(synack_recv(sc, buf, sizeof buf, p.now), 3);
+	/* A client that never speaks is dropped after the defer time. */
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_stack_request_count(p.srv), 1);
+	run_until(&p, p.now + 8 * SYNACK_SEC);
+	assert_int_equal(synack_stack_request_count(p.srv), 0);
+	assert_int_equal(synack_accept(p.lst, &sc), -EAGAIN);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -688,6 +814,9 @@ int main(void)
 		cmocka_unit_test(test_syn_flood_cookies_keep_service),
 		cmocka_unit_test(test_syn_flood_without_cookies_starves),
 		cmocka_unit_test(test_forged_and_stale_cookies),
+		cmocka_unit_test(test_fastopen),
+		cmocka_unit_test(test_fastopen_bad_cookie_falls_back),
+		cmocka_unit_test(test_defer_accept),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
