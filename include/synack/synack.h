@@ -235,7 +235,7 @@ typedef struct synack_config {
 	uint32_t somaxconn;        /* backlog cap: 4096 (net.core.somaxconn) */
 	uint8_t syncookies;        /* SYNACK_SYNCOOKIES_AUTO (tcp_syncookies=1) */
 	uint16_t max_syn_per_source; /* half-open requests per source address; 0: no limit */
-	uint8_t fastopen;          /* SYNACK_FASTOPEN_* bits, as tcp_fastopen: 1 (client) */
+	uint16_t fastopen;         /* SYNACK_FASTOPEN_* bits, as tcp_fastopen: 1 (client) */
 
 	/* RFC 5961 limits. */
 	uint32_t challenge_ack_limit;  /* per stack per second, randomised in [L/2, 3L/2): 1000 */
@@ -267,6 +267,8 @@ typedef struct synack_config {
  * needs synack_conn_opts.fastopen_qlen (the TCP_FASTOPEN socket option). */
 #define SYNACK_FASTOPEN_CLIENT 0x1
 #define SYNACK_FASTOPEN_SERVER 0x2
+#define SYNACK_FASTOPEN_NO_COOKIE 0x200 /* server takes SYN data without a cookie */
+#define SYNACK_FASTOPEN_ANY_LISTENER 0x400 /* every listener, queue = backlog */
 
 /* Fills cfg with Linux's defaults (above). Always call it first. */
 void synack_config_default(synack_config *cfg);
@@ -360,6 +362,9 @@ int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr 
 ssize_t synack_connect_data(synack_stack *s, const synack_addr *local, const synack_addr *remote,
                             const synack_conn_opts *opts, const void *data, size_t len,
                             synack_time now, synack_conn **out);
+
+/* True when a Fast Open cookie for remote's address is cached. */
+bool synack_stack_fastopen_cached(synack_stack *s, const synack_addr *remote);
 
 /* Sets the Fast Open server key (16 bytes) and an optional backup key for
  * rotation: cookies made with either are accepted, new ones use the

@@ -41,10 +41,18 @@ size_t tfo_option(uint8_t *p, const uint8_t *cookie, uint8_t len, bool exp)
 	return n;
 }
 
-bool tfo_server_on(const synack_stack *s, const synack_listener *l)
+/* Pending Fast Open children a listener allows: its TCP_FASTOPEN value, or
+ * the backlog for every listener (Linux's TFO_SERVER_WO_SOCKOPT1). */
+uint32_t tfo_qlen(const synack_stack *s, const synack_listener *l)
 {
-	return (s->cfg.fastopen & SYNACK_FASTOPEN_SERVER) && l->opts.fastopen_qlen;
+	if (!(s->cfg.fastopen & SYNACK_FASTOPEN_SERVER))
+		return 0;
+	if (l->opts.fastopen_qlen)
+		return l->opts.fastopen_qlen;
+	return (s->cfg.fastopen & SYNACK_FASTOPEN_ANY_LISTENER) ? l->backlog : 0;
 }
+
+bool tfo_server_on(const synack_stack *s, const synack_listener *l) { return tfo_qlen(s, l) != 0; }
 
 /* What a listener makes of a SYN's Fast Open option: TFO_NONE (no option or
  * server off), TFO_REPLY (answer with a cookie), TFO_ACCEPT (valid cookie). */
@@ -53,7 +61,12 @@ int tfo_server_check(synack_stack *s, synack_listener *l, const wire_seg *seg, c
 	const wire_opts *o = &seg->opts;
 	uint8_t good[TFO_COOKIE_LEN];
 
-	if (!tfo_server_on(s, l) || !(o->present & (WIRE_HAS_FO | WIRE_HAS_FOEXP)))
+	if (!tfo_server_on(s, l))
+		return TFO_NONE;
+	/* Linux's TFO_SERVER_COOKIE_NOT_REQD: data on a SYN is enough. */
+	if ((s->cfg.fastopen & SYNACK_FASTOPEN_NO_COOKIE) && seg->payload_len)
+		return TFO_ACCEPT;
+	if (!(o->present & (WIRE_HAS_FO | WIRE_HAS_FOEXP)))
 		return TFO_NONE;
 	if (o->fo_len == 0) {
 		s->ctr.tfo_cookie_requests++;
@@ -98,6 +111,11 @@ const tfo_entry *tfo_cache_get(synack_stack *s, uint8_t family, const uint8_t *i
 	if (e)
 		e->used = s->now;
 	return e;
+}
+
+bool synack_stack_fastopen_cached(synack_stack *s, const synack_addr *remote)
+{
+	return cache_find(s, remote->family, remote->ip) != NULL;
 }
 
 /* Remembers a server's cookie, evicting the least recently used entry. */

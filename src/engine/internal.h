@@ -439,6 +439,7 @@ bool cookie_check(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 /* fastopen.c */
 size_t tfo_option(uint8_t *p, const uint8_t *cookie, uint8_t len, bool exp);
 bool tfo_server_on(const synack_stack *s, const synack_listener *l);
+uint32_t tfo_qlen(const synack_stack *s, const synack_listener *l);
 int tfo_server_check(synack_stack *s, synack_listener *l, const wire_seg *seg, const tuple *t);
 size_t tfo_server_option(synack_stack *s, const tuple *t, bool exp, uint8_t *p);
 const tfo_entry *tfo_cache_get(synack_stack *s, uint8_t family, const uint8_t *ip);

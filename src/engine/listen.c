@@ -385,7 +385,7 @@ void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 	}
 	tfo = tfo_server_check(s, l, seg, t);
 	if (tfo == TFO_ACCEPT) {
-		if (l->tfo_pending < l->opts.fastopen_qlen && !isn) {
+		if (l->tfo_pending < tfo_qlen(s, l) && !isn) {
 			tfo_child(s, l, seg, t, hash);
 			return;
 		}

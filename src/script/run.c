@@ -107,6 +107,7 @@ static void det_random(void *ctx, void *buf, size_t len)
 typedef enum sv_kind {
 	SV_BOOL,
 	SV_U8,
+	SV_U16,
 	SV_U32,
 	SV_MS_FROM_S,
 	SV_MS,
@@ -138,6 +139,7 @@ static const sysctl_map sysctls[] = {
     {"net.ipv4.tcp_invalid_ratelimit", SV_MS, CFG(invalid_ratelimit_ms)},
     {"net.ipv4.tcp_rfc1337", SV_BOOL, CFG(rfc1337)},
     {"net.ipv4.tcp_syncookies", SV_U8, CFG(syncookies)},
+    {"net.ipv4.tcp_fastopen", SV_U16, CFG(fastopen)},
     {"net.ipv4.ip_default_ttl", SV_U8, CFG(default_ttl)},
     {"net.ipv4.tcp_rmem", SV_RMEM, 0},
     {"net.ipv4.tcp_wmem", SV_WMEM, 0},
@@ -149,7 +151,7 @@ static bool parse_u32_list(const char *v, unsigned long *out, int n)
 	char *end;
 
 	for (int i = 0; i < n; i++) {
-		out[i] = strtoul(v, &end, 10);
+		out[i] = strtoul(v, &end, 0);
 		if (end == v || out[i] > UINT32_MAX)
 			return false;
 		v = end;
@@ -181,6 +183,11 @@ static int sysctl_to_cfg(synack_config *cfg, const char *name, const char *value
 			if (v[0] > UINT8_MAX)
 				return -1;
 			*(uint8_t *)(base + m->off) = (uint8_t)v[0];
+			break;
+		case SV_U16:
+			if (v[0] > UINT16_MAX)
+				return -1;
+			*(uint16_t *)(base + m->off) = (uint16_t)v[0];
 			break;
 		case SV_U32:
 			*(uint32_t *)(base + m->off) = (uint32_t)v[0];
@@ -217,7 +224,6 @@ static const struct {
 	unsigned long ok_mask; /* bits synack behaves like */
 	unsigned long ok_value;
 } unmodelled[] = {
-    {"net.ipv4.tcp_fastopen", ~0x1UL, 0},	   /* server or cookie-less TFO */
     {"net.ipv4.tcp_abort_on_overflow", ~0UL, 0},   /* full accept queue: drop */
     {"net.ipv4.tcp_ecn", 0x1, 0},		   /* 1: ECN in our SYN */
     {"net.ipv4.tcp_syn_linear_timeouts", ~0UL, 0}, /* classic doubling only */

@@ -430,6 +430,55 @@ static int do_write(runner *r, run_call *c, rfd *f, int64_t len, bool nonblock)
 	return SYS_DONE;
 }
 
+static bool is_fastopen(runner *r, run_call *c)
+{
+	int64_t flags;
+	const char *bad = NULL;
+
+	(void)r;
+	return arg(c, 3) && eval_int(arg(c, 3), &flags, &bad) && (flags & MSG_FASTOPEN);
+}
+
+/* sendto(fd, buf, len, MSG_FASTOPEN, addr, addrlen) on a fresh socket: an
+ * active open whose SYN carries the data when a cookie is cached (Linux
+ * returns the bytes it took); otherwise a SYN asking for a cookie, and the
+ * call reports EINPROGRESS (non-blocking) or waits and writes. */
+static int sendto_fastopen(runner *r, run_call *c, rfd *f, int64_t len)
+{
+	synack_addr local = r->local_ip, remote = r->remote_ip;
+	bool cached;
+	ssize_t n;
+
+	if (c->retry)
+		return do_write(r, c, f, len, f->nonblock);
+	if (f->kind != RFD_SOCKET) {
+		fail_errno(c, f->kind == RFD_CONN ? EISCONN : EINVAL);
+		return SYS_DONE;
+	}
+	if (sockaddr_port(r, c, 4, r->connect_port, &remote.port) < 0)
+		return -1;
+	local.port = f->bound ? f->port : 0;
+	cached = synack_stack_fastopen_cached(r->stack, &remote);
+	n = synack_connect_data(r->stack, &local, &remote, &f->opts, r->zeros,
+				cached ? (size_t)len : 0, run_engine_now(r), &f->conn);
+	if (n < 0) {
+		fail_errno(c, (int)-n);
+		return SYS_DONE;
+	}
+	f->kind = RFD_CONN;
+	run_set_tuple(r, synack_conn_local(f->conn), synack_conn_remote(f->conn));
+	if (cached) {
+		done(c, (long)n);
+		return SYS_DONE;
+	}
+	if (f->nonblock) {
+		fail_errno(c, EINPROGRESS);
+		return SYS_DONE;
+	}
+	c->retry = true;
+	return do_write(r, c, f, len, false);
+}
+
 static int sys_write(runner *r, run_call *c)
 {
 	int rc;
@@ -448,10 +497,12 @@ static int sys_write(runner *r, run_call *c)
 		size_t want = !strcmp(name, "write") ? 3 : !strcmp(name, "send") ? 4 : 6;
 		if (need_args(r, c, want) < 0 || arg_int(r, c, 2, &len) < 0)
 			return -1;
+		if (want == 6 && is_fastopen(r, c))
+			return sendto_fastopen(r, c, f, len);
 		if (want > 3 && send_flags_ok(r, c, 3, &nonblock) < 0)
 			return -1;
 		if (want == 6 && !is_ellipsis(arg(c, 4)))
-			return call_fail(r, c, "unsupported: sendto with an address (TFO)");
+			return call_fail(r, c, "unsupported: sendto with an address without MSG_FASTOPEN");
 	}
 	if (len < 0)
 		return call_fail(r, c, "negative length");
@@ -585,6 +636,12 @@ static int set_tcp_opt(runner *r, run_call *c, rfd *f, int64_t name, int64_t v)
 		break;
 	case TCP_SYNCNT:
 		f->opts.syn_retries = (uint8_t)v;
+		break;
+	case TCP_FASTOPEN:
+		f->opts.fastopen_qlen = (uint32_t)v;
+		break;
+	case TCP_DEFER_ACCEPT:
+		f->opts.defer_accept_ms = (uint32_t)v * 1000; /* seconds, as Linux takes it */
 		break;
 	default:
 		return call_fail(r, c, "unsupported TCP option %lld", (long long)name);
