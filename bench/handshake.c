@@ -251,7 +251,7 @@ static void measure_pair(struct pair *p, const struct opts *o, struct result *r)
 static int sanity_check(struct pair *p, struct result *r)
 {
 	uint64_t packets0 = p->packets;
-	size_t parked = synack_stack_conn_count(p->client);
+	size_t parked = synack_stack_conn_count(p->client) + synack_stack_timewait_count(p->client);
 
 	for (int i = 0; i < 2; i++) {
 		int err = synack_cycle(p, &p->local);
@@ -262,11 +262,12 @@ static int sanity_check(struct pair *p, struct result *r)
 		}
 	}
 	if (p->packets - packets0 != 2 * PACKETS_PER_CYCLE ||
-	    synack_stack_conn_count(p->client) != parked || synack_stack_conn_count(p->server)) {
+	    synack_stack_conn_count(p->client) + synack_stack_timewait_count(p->client) != parked ||
+	    synack_stack_conn_count(p->server)) {
 		set_error(r,
 			  "a cycle moved %.1f packets (expected %d) and left %zu+%zu connections",
 			  (double)(p->packets - packets0) / 2, PACKETS_PER_CYCLE,
-			  synack_stack_conn_count(p->client) - parked,
+			  synack_stack_conn_count(p->client) + synack_stack_timewait_count(p->client) - parked,
 			  synack_stack_conn_count(p->server));
 		return -1;
 	}
@@ -346,11 +347,11 @@ static int setup_timewait(struct pair *p, const struct opts *o, struct result *r
 		set_error(r, "parking connection %" PRIu64 " failed: %s", i, strerror(-err));
 		return -1;
 	}
-	if (synack_stack_conn_count(p->client) != o->timewait ||
-	    synack_stack_conn_count(p->server)) {
-		set_error(r, "%" PRIu64 " full closes left %zu client and %zu server blocks",
-			  o->timewait, synack_stack_conn_count(p->client),
-			  synack_stack_conn_count(p->server));
+	if (synack_stack_timewait_count(p->client) != o->timewait ||
+	    synack_stack_conn_count(p->client) || synack_stack_conn_count(p->server)) {
+		set_error(r, "%" PRIu64 " full closes left %zu client TIME-WAIT entries, %zu client and %zu server blocks",
+			  o->timewait, synack_stack_timewait_count(p->client),
+			  synack_stack_conn_count(p->client), synack_stack_conn_count(p->server));
 		return -1;
 	}
 	return sanity_check(p, r);
@@ -481,8 +482,8 @@ static void print_text(const struct opts *o, const struct result *a, const struc
 	}
 	if (a->done && t->done)
 		printf("%-40s %12.1f%%\n", "    (d) / (a)", 100.0 * t->rate / a->rate);
-	printf("(e) connection block %zu bytes, request entry %zu bytes\n",
-	       synack_conn_block_size(), synack_request_entry_size());
+	printf("(e) connection block %zu bytes, request entry %zu bytes, TIME-WAIT entry %zu bytes\n",
+	       synack_conn_block_size(), synack_request_entry_size(), synack_timewait_entry_size());
 	printf("instructions per cycle: %s\n", callgrind_hint);
 }
 
@@ -507,8 +508,8 @@ static void print_json(const struct result *a, const struct result *k, const str
 		printf("\"ratio_kernel\":%.3f,", a->rate / k->rate);
 	if (a->done && t->done)
 		printf("\"ratio_timewait\":%.4f,", t->rate / a->rate);
-	printf("\"conn_block_bytes\":%zu,\"request_entry_bytes\":%zu}\n", synack_conn_block_size(),
-	       synack_request_entry_size());
+	printf("\"conn_block_bytes\":%zu,\"request_entry_bytes\":%zu,\"timewait_entry_bytes\":%zu}\n",
+	       synack_conn_block_size(), synack_request_entry_size(), synack_timewait_entry_size());
 }
 
 /* ------------------------------------------------------------------------ */
@@ -633,7 +634,7 @@ static void run_rounds(const struct opts *o, struct result *a, struct result *k,
 	if (wants(o, ONLY_SYNACK))
 		pair_close(&ap);
 	if (wants(o, ONLY_TIMEWAIT)) {
-		*parked = synack_stack_conn_count(tp.client);
+		*parked = synack_stack_timewait_count(tp.client);
 		if (t->done && *parked != o->timewait)
 			set_error(t, "TIME-WAIT count changed during the run: %" PRIu64, *parked);
 		pair_close(&tp);

@@ -329,13 +329,24 @@ void synack_timeout(synack_stack *s, synack_time now);
 /* Drop reasons and events since the stack was created. */
 const synack_counters *synack_stack_counters(const synack_stack *s);
 
-/* Number of connection blocks and request entries in use. */
+/* Connection blocks, SYN-queue request entries and compact TIME-WAIT
+ * entries in use. A connection the user closed becomes a TIME-WAIT entry
+ * when it reaches TIME-WAIT; one still held stays a block. */
 size_t synack_stack_conn_count(const synack_stack *s);
 size_t synack_stack_request_count(const synack_stack *s);
+size_t synack_stack_timewait_count(const synack_stack *s);
 
-/* Sizes of one connection block and one SYN-queue request entry, bytes. */
+/* Sizes in bytes of one connection block, one request entry and one
+ * TIME-WAIT entry. */
 size_t synack_conn_block_size(void);
 size_t synack_request_entry_size(void);
+size_t synack_timewait_entry_size(void);
+
+/* Calls fn for each compact TIME-WAIT entry, oldest first, with the time
+ * left (for `ss`). */
+typedef void (*synack_timewait_fn)(void *ctx, const synack_addr *local, const synack_addr *remote,
+                                   synack_time left);
+void synack_stack_each_timewait(synack_stack *s, synack_timewait_fn fn, void *ctx);
 
 /* Calls fn for each connection and listener in the stack (for `ss`). */
 typedef void (*synack_conn_fn)(void *ctx, synack_conn *c);

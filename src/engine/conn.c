@@ -113,10 +113,7 @@ static void conn_unlink(synack_conn *c)
 {
 	synack_stack *s = c->s;
 
-	if (c->timer_kind == CT_TIMEWAIT)
-		dlist_del(&c->link);
-	else
-		timer_cancel(s, &c->timer);
+	timer_cancel(s, &c->timer);
 	c->timer_kind = CT_NONE;
 	c->delack_at = 0;
 	if (c->flags & CF_TX_PENDING) {
@@ -132,10 +129,19 @@ static void conn_unlink(synack_conn *c)
 /* Frees the block once neither the user nor a listener holds it. */
 void conn_maybe_free(synack_conn *c)
 {
-	synack_stack *s = c->s;
-
 	if (c->state != SYNACK_CLOSED || (c->flags & (CF_USER | CF_ACCEPTQ)))
 		return;
+	conn_release(c);
+}
+
+/* Gives the block back to its pool (its tuple may live on elsewhere, as a
+ * TIME-WAIT entry). */
+void conn_release(synack_conn *c)
+{
+	synack_stack *s = c->s;
+
+	if (s->tw_pending == c)
+		s->tw_pending = NULL;
 	conn_unlink(c);
 	ring_release(s, &c->sndq);
 	ring_release(s, &c->rcvq);
@@ -163,16 +169,11 @@ void conn_done(synack_conn *c, int err)
 }
 
 /* RFC 9293 3.10.7.4: TIME-WAIT lasts 2 MSL (Linux: 60 s); a retransmitted
- * FIN restarts it. The FIFO stays sorted because every entry has the same
- * length. */
+ * FIN restarts it. A block nobody holds becomes a compact entry (tw.c). */
 void conn_enter_timewait(synack_conn *c)
 {
 	synack_stack *s = c->s;
 
-	if (c->timer_kind == CT_TIMEWAIT)
-		dlist_del(&c->link);
-	else
-		timer_cancel(s, &c->timer);
 	c->delack_at = 0;
 	rcv_ooo_clear(c);
 	if (c->state != SYNACK_TIME_WAIT) {
@@ -181,11 +182,12 @@ void conn_enter_timewait(synack_conn *c)
 	}
 	/* Nothing is left to send; keep what the user has not read yet. */
 	ring_release(s, &c->sndq);
-	if (!(c->flags & CF_USER) && c->rcvq.len == 0)
-		ring_release(s, &c->rcvq);
-	c->timer_kind = CT_TIMEWAIT;
-	c->timer.at = s->now + (synack_time)s->cfg.timewait_ms * NS_PER_MS;
-	dlist_add_tail(&s->timewait, &c->link);
+	c->timer_kind = CT_NONE;
+	conn_timer_set(c, CT_TIMEWAIT, s->now + (synack_time)s->cfg.timewait_ms * NS_PER_MS);
+	/* The block is still in use by the caller: synack_input makes it a
+	 * compact entry once the segment is done with. */
+	if (!(c->flags & CF_USER))
+		s->tw_pending = c;
 }
 
 /* RFC 9293 3.7.1 and RFC 6691: send with min(peer's MSS, our MSS), less the
@@ -289,7 +291,7 @@ static int pick_port(synack_stack *s, tuple *t, uint32_t *hash)
 	for (uint32_t i = 0; i < range && i < MAX_PORT_TRIES; i++) {
 		t->lport = (uint16_t)(s->cfg.ephemeral_low + (offset + i) % range);
 		*hash = tuple_hash(s, t);
-		if (!table_lookup(&s->conns, t, *hash))
+		if (!table_lookup(&s->conns, t, *hash) && !table_lookup(&s->tw_table, t, *hash))
 			return 0;
 	}
 	return -EADDRNOTAVAIL;
@@ -343,8 +345,10 @@ static int conn_open(synack_stack *s, const synack_addr *local, const synack_add
 	if (t.lport == 0) {
 		if ((err = pick_port(s, &t, &hash)))
 			return err;
-	} else if (table_lookup(&s->conns, &t, hash = tuple_hash(s, &t))) {
-		return -EADDRINUSE;
+	} else {
+		hash = tuple_hash(s, &t);
+		if (table_lookup(&s->conns, &t, hash) || table_lookup(&s->tw_table, &t, hash))
+			return -EADDRINUSE;
 	}
 	if (s->cfg.max_connections && s->conn_pool.in_use >= s->cfg.max_connections)
 		return -ENOBUFS;
@@ -509,6 +513,10 @@ void synack_close(synack_conn *c, synack_time now)
 		return;
 	case SYNACK_SYN_SENT:
 		conn_done(c, 0); /* nothing is sent; a late SYN-ACK gets an RST */
+		return;
+	case SYNACK_TIME_WAIT:
+		ring_release(s, &c->rcvq);
+		tw_from_conn(c);
 		return;
 	default:
 		break;

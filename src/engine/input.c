@@ -524,6 +524,6 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	conn_output(c);
 	if (s->ctr.out_packets + s->out_len == sent_before)
 		rcv_ack_check(c, need);
-	else if (c->timer_kind != CT_TIMEWAIT)
+	else
 		conn_timer_sync(c);
 }

@@ -93,17 +93,21 @@ typedef struct timer_heap {
 
 /* ---- the 4-tuple table: connections and SYN-queue requests -------------- */
 
-enum node_kind { NODE_CONN = 1, NODE_REQUEST };
+enum node_kind { NODE_CONN = 1, NODE_REQUEST, NODE_TIMEWAIT };
 
 typedef struct tnode {
-	struct tnode *next;
 	uint32_t hash;
 	uint8_t kind;
 	tuple t;
 } tnode;
 
+typedef struct table_slot {
+	uint32_t hash;
+	tnode *node; /* NULL: empty */
+} table_slot;
+
 typedef struct table {
-	tnode **buckets;
+	table_slot *slots;
 	uint32_t mask;
 	uint32_t count;
 } table;
@@ -187,7 +191,7 @@ enum conn_timer {
 	CT_RETRANS,  /* RFC 6298 retransmission (SYN, FIN or data) */
 	CT_PERSIST,  /* zero-window probe (RFC 9293 3.8.6.1) */
 	CT_FINWAIT2, /* orphaned FIN-WAIT-2 (Linux tcp_fin_timeout) */
-	CT_TIMEWAIT, /* 2*MSL (Linux: 60 s), kept in the TIME-WAIT FIFO */
+	CT_TIMEWAIT, /* 2*MSL (Linux: 60 s) for a block the user still holds */
 	CT_KEEPALIVE, /* idle connection probe (RFC 1122 4.2.3.6) */
 };
 
@@ -302,6 +306,18 @@ struct synack_conn {
 	uint64_t bytes_sent, bytes_acked, bytes_received;
 };
 
+/* TIME-WAIT once the user let go: what 2 MSL needs, nothing more. */
+typedef struct tw_entry {
+	tnode node;
+	dlist link; /* stack->timewait, oldest first */
+	synack_time expires, last_oow;
+	uint32_t snd_nxt, rcv_nxt;
+	uint32_t ts_recent, ts_off;
+	uint16_t win_field; /* the window our ACKs carry */
+	uint8_t neg;
+	int8_t rcv_wscale;
+} tw_entry;
+
 /* Fast Open state of a connection (conn->tfo). */
 #define TFO_CLIENT 0x01  /* connect with data: ask for or use a cookie */
 #define TFO_CLIENT_EXP 0x02 /* ... with the experimental option */
@@ -344,10 +360,12 @@ struct synack_stack {
 	uint32_t port_counter;
 
 	table conns;
+	table tw_table; /* compact TIME-WAIT entries, apart: the hot table stays small */
 	synack_listener *listeners[LISTEN_HASH_SIZE];
-	pool conn_pool, req_pool;
+	pool conn_pool, req_pool, tw_pool;
 	timer_heap heap;
-	dlist timewait;         /* CT_TIMEWAIT conns, oldest first */
+	dlist timewait;         /* tw_entry, oldest first */
+	synack_conn *tw_pending; /* entered TIME-WAIT during this input, unheld */
 	dlist tx_pending;       /* conns with data waiting for output slots */
 
 	out_slot *out;
@@ -420,6 +438,13 @@ void conn_set_state(synack_conn *c, synack_state st);
 void conn_done(synack_conn *c, int err);
 void conn_maybe_free(synack_conn *c);
 void conn_enter_timewait(synack_conn *c);
+void conn_release(synack_conn *c);
+
+/* tw.c */
+bool tw_from_conn(synack_conn *c);
+void tw_free(synack_stack *s, tw_entry *tw);
+void tw_input(synack_stack *s, tw_entry *tw, const wire_seg *seg);
+bool tw_reusable(const tw_entry *tw, const wire_seg *seg, uint32_t *isn);
 void conn_set_mss(synack_conn *c, uint16_t peer_mss);
 void conn_keepalive_opts(synack_conn *c, const synack_conn_opts *o);
 uint32_t conn_rcv_window(synack_conn *c);

@@ -316,8 +316,6 @@ void conn_timer_sync(synack_conn *c)
 {
 	synack_time at = SYNACK_TIME_NEVER;
 
-	if (c->timer_kind == CT_TIMEWAIT)
-		return;
 	if (c->timer_kind != CT_NONE)
 		at = c->main_at;
 	if (c->delack_at && c->delack_at < at)
@@ -330,8 +328,8 @@ void conn_timer_sync(synack_conn *c)
 
 void conn_timer_set(synack_conn *c, uint8_t kind, synack_time at)
 {
-	if (c->timer_kind == CT_TIMEWAIT)
-		return;
+	if (c->timer_kind == CT_TIMEWAIT && kind != CT_TIMEWAIT)
+		return; /* only TIME-WAIT's end comes now */
 	c->timer_kind = kind;
 	c->main_at = at;
 	conn_timer_sync(c);
@@ -641,6 +639,7 @@ void conn_timeout(synack_conn *c)
 		keepalive_timeout(c);
 		break;
 	case CT_FINWAIT2:
+	case CT_TIMEWAIT:
 		conn_done(c, 0);
 		break;
 	default:

@@ -137,6 +137,7 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out)
 	c.random(c.random_ctx, s->tfo_key, sizeof s->tfo_key);
 	s->conn_pool.block_size = sizeof(synack_conn);
 	s->req_pool.block_size = sizeof(request);
+	s->tw_pool.block_size = sizeof(tw_entry);
 	dlist_init(&s->timewait);
 	dlist_init(&s->tx_pending);
 	s->out_cap = c.out_queue;
@@ -144,7 +145,8 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out)
 	s->out = stack_alloc(s, s->out_cap * sizeof *s->out);
 	s->out_mem = stack_alloc(s, (size_t)s->out_cap * s->out_slot_size);
 	s->scratch = stack_alloc(s, s->out_slot_size);
-	if (!s->out || !s->out_mem || !s->scratch || table_init(s, &s->conns)) {
+	if (!s->out || !s->out_mem || !s->scratch || table_init(s, &s->conns) ||
+	    table_init(s, &s->tw_table)) {
 		synack_stack_free(s);
 		return -ENOMEM;
 	}
@@ -184,8 +186,10 @@ void synack_stack_free(synack_stack *s)
 			}
 	}
 	table_free(s, &s->conns);
+	table_free(s, &s->tw_table);
 	pool_destroy(s, &s->conn_pool);
 	pool_destroy(s, &s->req_pool);
+	pool_destroy(s, &s->tw_pool);
 	stack_free_mem(s, s->heap.v);
 	stack_free_mem(s, s->out);
 	stack_free_mem(s, s->out_mem);
@@ -218,6 +222,7 @@ bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family)
 const synack_config *synack_stack_config(const synack_stack *s) { return &s->cfg; }
 const synack_counters *synack_stack_counters(const synack_stack *s) { return &s->ctr; }
 size_t synack_stack_conn_count(const synack_stack *s) { return s->conn_pool.in_use; }
+
 size_t synack_stack_request_count(const synack_stack *s) { return s->req_pool.in_use; }
 size_t synack_conn_block_size(void) { return sizeof(synack_conn); }
 size_t synack_request_entry_size(void) { return sizeof(request); }
@@ -337,7 +342,10 @@ ssize_t synack_output(synack_stack *s, uint8_t *buf, size_t cap)
 		return -EMSGSIZE;
 	memcpy(buf, slot->data, slot->len);
 	s->out_head = (s->out_head + 1) % s->out_cap;
-	s->out_len--;
+	/* An empty queue starts again at its first slot, which stays in cache,
+	 * instead of walking the whole ring. */
+	if (--s->out_len == 0)
+		s->out_head = 0;
 	s->ctr.out_packets++;
 	if (!dlist_empty(&s->tx_pending))
 		flush_pending(s);
@@ -383,21 +391,15 @@ static bool bad_address(const wire_seg *seg)
 	return seg->src[0] == 0xff || seg->dst[0] == 0xff; /* ff00::/8 */
 }
 
-/* RFC 9293 3.10.7.4 (TIME-WAIT) and Linux's tcp_timewait_state_process: a
- * new SYN above the old connection's sequence space (or with a newer
- * timestamp) may reuse the 4-tuple. Returns the ISN to use, via *isn. */
-static bool timewait_reusable(const synack_conn *c, const wire_seg *seg, uint32_t *isn)
+/* A connection nobody holds that reached TIME-WAIT becomes a compact entry
+ * (tw.c), now that the segment that took it there is processed. */
+static void timewait_compact(synack_stack *s)
 {
-	const uint32_t isn_gap = TCP_MAX_WINDOW + 2; /* Linux: tw_snd_nxt + 65535 + 2 */
-	bool newer_ts = (c->neg & NEG_TS) && (seg->opts.present & WIRE_HAS_TS) &&
-	                seq_gt(seg->opts.ts_val, c->ts_recent);
+	synack_conn *c = s->tw_pending;
 
-	if ((seg->flags & (WIRE_SYN | WIRE_ACK | WIRE_RST)) != WIRE_SYN)
-		return false;
-	if (!seq_gt(seg->seq, c->rcv_nxt) && !newer_ts)
-		return false;
-	*isn = c->snd_nxt + isn_gap;
-	return true;
+	s->tw_pending = NULL;
+	if (c && c->state == SYNACK_TIME_WAIT && !(c->flags & CF_USER) && c->rcvq.len == 0)
+		tw_from_conn(c);
 }
 
 /* Not TCP: perhaps an ICMP error about one of our segments. */
@@ -442,24 +444,33 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 	tuple_from_seg(&t, &seg);
 	hash = tuple_hash(s, &t);
 	n = table_lookup(&s->conns, &t, hash);
+	if (!n)
+		n = table_lookup(&s->tw_table, &t, hash);
 	if (n && n->kind == NODE_REQUEST) {
 		request_input(s, container_of(n, request, node), &seg);
 		return 0;
 	}
-	if (n) {
-		synack_conn *c = container_of(n, synack_conn, node);
+	if (n && n->kind == NODE_TIMEWAIT) {
+		tw_entry *tw = container_of(n, tw_entry, node);
 		uint32_t isn;
-		if (c->state == SYNACK_TIME_WAIT && (l = listener_lookup(s, &t)) &&
-		    timewait_reusable(c, &seg, &isn)) {
+		/* RFC 9293 3.10.7.4 and Linux: a new SYN above the old sequence
+		 * space (or with a newer timestamp) may reuse the 4-tuple. */
+		if ((l = listener_lookup(s, &t)) && tw_reusable(tw, &seg, &isn)) {
 			s->ctr.timewait_reused++;
-			conn_done(c, 0);
+			tw_free(s, tw);
 			listen_input(s, l, &seg, &t, hash, &isn);
 			return 0;
 		}
+		tw_input(s, tw, &seg);
+		return 0;
+	}
+	if (n) {
+		synack_conn *c = container_of(n, synack_conn, node);
 		if (c->state == SYNACK_SYN_SENT)
 			syn_sent_input(c, &seg);
 		else
 			conn_input(c, &seg);
+		timewait_compact(s);
 		return 0;
 	}
 	l = listener_lookup(s, &t);
@@ -492,10 +503,10 @@ void synack_timeout(synack_stack *s, synack_time now)
 			conn_timeout(container_of(n, synack_conn, timer));
 	}
 	while (!dlist_empty(&s->timewait)) {
-		synack_conn *c = container_of(s->timewait.next, synack_conn, link);
-		if (c->timer.at > now)
+		tw_entry *tw = container_of(s->timewait.next, tw_entry, link);
+		if (tw->expires > now)
 			break;
-		conn_done(c, 0);
+		tw_free(s, tw);
 	}
 }
 
@@ -506,8 +517,9 @@ void synack_stack_each(synack_stack *s, synack_listener_fn lfn, synack_conn_fn c
 			lfn(ctx, l);
 	if (!cfn)
 		return;
-	for (uint32_t i = 0; i <= s->conns.mask; i++)
-		for (tnode *n = s->conns.buckets[i]; n; n = n->next)
-			if (n->kind == NODE_CONN)
-				cfn(ctx, container_of(n, synack_conn, node));
+	for (uint32_t i = 0; i <= s->conns.mask; i++) {
+		tnode *n = s->conns.slots[i].node;
+		if (n && n->kind == NODE_CONN)
+			cfn(ctx, container_of(n, synack_conn, node));
+	}
 }

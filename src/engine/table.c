@@ -1,4 +1,4 @@
-/* table.c — the 4-tuple hash table (keyed SipHash, chained, doubling) and
+/* table.c — the 4-tuple hash table (keyed SipHash, open addressing) and
  * the listener table (by port). */
 #include "engine/internal.h"
 
@@ -105,76 +105,100 @@ void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote)
 	memcpy(remote->ip, t->raddr, sizeof t->raddr);
 }
 
-int table_init(synack_stack *s, table *tb)
+/* ---- the table: open addressing with linear probing ---------------------
+ * Each slot holds the 32-bit hash beside the node pointer, so a probe
+ * compares hashes within one cache line and touches a node only when its
+ * hash matches: a lookup that misses (a new SYN, a port search) reads no
+ * connection or TIME-WAIT entry at all, however many there are. The load
+ * stays at most one half; deletion shifts the following entries back, so
+ * there are no tombstones. */
+
+static bool table_alloc(synack_stack *s, table *tb, uint32_t size)
 {
-	tb->buckets = stack_alloc(s, STACK_HASH_MIN * sizeof *tb->buckets);
-	if (!tb->buckets)
-		return -ENOMEM;
-	memset(tb->buckets, 0, STACK_HASH_MIN * sizeof *tb->buckets);
-	tb->mask = STACK_HASH_MIN - 1;
-	tb->count = 0;
-	return 0;
+	tb->slots = stack_alloc(s, size * sizeof *tb->slots);
+	if (!tb->slots)
+		return false;
+	memset(tb->slots, 0, size * sizeof *tb->slots);
+	tb->mask = size - 1;
+	return true;
 }
 
-/* Doubles the bucket array when the load passes 1; on allocation failure
- * the table just stays longer-chained. */
+int table_init(synack_stack *s, table *tb)
+{
+	tb->count = 0;
+	return table_alloc(s, tb, STACK_HASH_MIN) ? 0 : -ENOMEM;
+}
+
+static void slot_put(table *tb, tnode *n, uint32_t hash)
+{
+	uint32_t i = hash & tb->mask;
+
+	while (tb->slots[i].node)
+		i = (i + 1) & tb->mask;
+	tb->slots[i].hash = hash;
+	tb->slots[i].node = n;
+}
+
+/* Doubles the slots; on allocation failure the table just gets fuller. */
 static void table_grow(synack_stack *s, table *tb)
 {
-	uint32_t size = (tb->mask + 1) * 2;
-	tnode **nb = stack_alloc(s, size * sizeof *nb);
+	table_slot *old = tb->slots;
+	uint32_t old_size = tb->mask + 1;
 
-	if (!nb)
+	if (!table_alloc(s, tb, old_size * 2)) {
+		tb->slots = old;
 		return;
-	memset(nb, 0, size * sizeof *nb);
-	for (uint32_t i = 0; i <= tb->mask; i++) {
-		tnode *n = tb->buckets[i];
-		while (n) {
-			tnode *next = n->next;
-			n->next = nb[n->hash & (size - 1)];
-			nb[n->hash & (size - 1)] = n;
-			n = next;
-		}
 	}
-	stack_free_mem(s, tb->buckets);
-	tb->buckets = nb;
-	tb->mask = size - 1;
+	for (uint32_t i = 0; i < old_size; i++)
+		if (old[i].node)
+			slot_put(tb, old[i].node, old[i].hash);
+	stack_free_mem(s, old);
 }
 
 void table_insert(synack_stack *s, table *tb, tnode *n, uint32_t hash)
 {
-	if (tb->count > tb->mask)
+	if (2 * (tb->count + 1) > tb->mask + 1)
 		table_grow(s, tb);
+	if (tb->count + 1 > tb->mask)
+		return; /* cannot happen unless growth failed at a full table */
 	n->hash = hash;
-	n->next = tb->buckets[n->hash & tb->mask];
-	tb->buckets[n->hash & tb->mask] = n;
+	slot_put(tb, n, hash);
 	tb->count++;
 }
 
 void table_remove(table *tb, tnode *n)
 {
-	tnode **pp = &tb->buckets[n->hash & tb->mask];
+	uint32_t i = n->hash & tb->mask;
 
-	while (*pp && *pp != n)
-		pp = &(*pp)->next;
-	if (*pp) {
-		*pp = n->next;
-		tb->count--;
+	while (tb->slots[i].node && tb->slots[i].node != n)
+		i = (i + 1) & tb->mask;
+	if (!tb->slots[i].node)
+		return;
+	/* Backward shift: pull later entries of the run into the hole when
+	 * their home slot does not lie between the hole and them. */
+	for (uint32_t j = (i + 1) & tb->mask; tb->slots[j].node; j = (j + 1) & tb->mask) {
+		uint32_t home = tb->slots[j].hash & tb->mask;
+		if (((j - home) & tb->mask) >= ((j - i) & tb->mask)) {
+			tb->slots[i] = tb->slots[j];
+			i = j;
+		}
 	}
-	n->next = NULL;
+	tb->slots[i].node = NULL;
+	tb->count--;
 }
 
 tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash)
 {
-	for (tnode *n = tb->buckets[hash & tb->mask]; n; n = n->next)
-		if (n->hash == hash && tuple_equal(&n->t, t))
-			return n;
+	for (uint32_t i = hash & tb->mask; tb->slots[i].node; i = (i + 1) & tb->mask)
+		if (tb->slots[i].hash == hash && tuple_equal(&tb->slots[i].node->t, t))
+			return tb->slots[i].node;
 	return NULL;
 }
 
 void table_free(synack_stack *s, table *tb)
 {
-	stack_free_mem(s, tb->buckets);
-	tb->buckets = NULL;
+	stack_free_mem(s, tb->slots);
+	tb->slots = NULL;
 }
 
 /* An exact local address wins over a wildcard listener, as in Linux. */

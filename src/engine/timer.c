@@ -102,9 +102,9 @@ synack_time timer_next(const synack_stack *s)
 	synack_time at = s->heap.len ? s->heap.v[0]->at : SYNACK_TIME_NEVER;
 
 	if (!dlist_empty(&s->timewait)) {
-		const synack_conn *c = container_of(s->timewait.next, synack_conn, link);
-		if (c->timer.at < at)
-			at = c->timer.at;
+		const tw_entry *tw = container_of(s->timewait.next, tw_entry, link);
+		if (tw->expires < at)
+			at = tw->expires;
 	}
 	return at;
 }
