@@ -125,31 +125,33 @@ void request_free(synack_stack *s, request *r)
 }
 
 /* Half-open requests per source address, counted in shared buckets: a
- * collision can only make the limit stricter. */
-void source_count(synack_listener *l, const tuple *t, int delta)
+ * collision can only make the limit stricter. NULL when there is no limit. */
+static uint16_t *source_bucket(synack_listener *l, const tuple *t)
 {
 	synack_stack *s = l->s;
 	tuple src;
 
 	if (!s->cfg.max_syn_per_source)
-		return;
+		return NULL;
 	memset(&src, 0, sizeof src);
 	src.family = t->family;
 	memcpy(src.raddr, t->raddr, sizeof src.raddr);
-	l->src_count[tuple_hash(s, &src) % SRC_BUCKETS] += (uint16_t)delta;
+	return &l->src_count[tuple_hash(s, &src) % SRC_BUCKETS];
+}
+
+void source_count(synack_listener *l, const tuple *t, int delta)
+{
+	uint16_t *count = source_bucket(l, t);
+
+	if (count)
+		*count = (uint16_t)(*count + delta);
 }
 
 static bool source_over_limit(synack_listener *l, const tuple *t)
 {
-	synack_stack *s = l->s;
-	tuple src;
+	uint16_t *count = source_bucket(l, t);
 
-	if (!s->cfg.max_syn_per_source)
-		return false;
-	memset(&src, 0, sizeof src);
-	src.family = t->family;
-	memcpy(src.raddr, t->raddr, sizeof src.raddr);
-	return l->src_count[tuple_hash(s, &src) % SRC_BUCKETS] >= s->cfg.max_syn_per_source;
+	return count && *count >= l->s->cfg.max_syn_per_source;
 }
 
 static uint16_t listener_mss(const synack_stack *s, const synack_listener *l, uint8_t family)

@@ -794,6 +794,37 @@ static void test_defer_accept(void **state)
 	pair_free(&p);
 }
 
+static void fixed_random(void *ctx, void *buf, size_t len)
+{
+	(void)ctx;
+	memset(buf, 0x5a, len);
+}
+
+static void test_per_source_limit(void **state)
+{
+	pair p;
+	synack_config cfg;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.max_syn_per_source = 2;
+	cfg.syncookies = SYNACK_SYNCOOKIES_NEVER;
+	/* Fixed secrets: sources share counters by hash, and with these keys
+	 * 198.19.0.1 and 198.19.0.2 do not. */
+	cfg.random = fixed_random;
+	pair_setup(&p, &cfg);
+	/* spoofed_syn(n) sends from 198.19.(n>>8).(n&255): 256 apart is the
+	 * same source with another port. */
+	spoofed_syn(&p, 1);
+	spoofed_syn(&p, 1 + 65536);
+	spoofed_syn(&p, 1 + 2 * 65536);
+	assert_int_equal(synack_stack_request_count(p.srv), 2);
+	assert_int_equal(synack_stack_counters(p.srv)->drop_syn_per_source, 1);
+	spoofed_syn(&p, 2); /* another source still gets in */
+	assert_int_equal(synack_stack_request_count(p.srv), 3);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -819,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_fastopen),
 		cmocka_unit_test(test_fastopen_bad_cookie_falls_back),
 		cmocka_unit_test(test_defer_accept),
+		cmocka_unit_test(test_per_source_limit),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
