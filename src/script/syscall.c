@@ -618,6 +618,15 @@ static int sys_shutdown(runner *r, run_call *c)
 /* ------------------------------------------------------------------------ */
 /* Options                                                                   */
 
+/* Keepalive settings reach an open connection at once (Linux re-arms the
+ * keepalive timer on each of them). */
+static void apply_keepalive(rfd *f)
+{
+	if (f->kind == RFD_CONN)
+		synack_conn_set_keepalive(f->conn, f->opts.keepalive, f->opts.keepidle_ms,
+					  f->opts.keepintvl_ms, f->opts.keepcnt);
+}
+
 static int set_tcp_opt(runner *r, run_call *c, rfd *f, int64_t name, int64_t v)
 {
 	bool open = f->kind != RFD_SOCKET;
@@ -640,6 +649,18 @@ static int set_tcp_opt(runner *r, run_call *c, rfd *f, int64_t name, int64_t v)
 	case TCP_FASTOPEN:
 		f->opts.fastopen_qlen = (uint32_t)v;
 		break;
+	case TCP_KEEPIDLE:
+	case TCP_KEEPINTVL:
+	case TCP_KEEPCNT:
+		/* Seconds and a count, as Linux takes them; they apply at once. */
+		if (name == TCP_KEEPIDLE)
+			f->opts.keepidle_ms = (uint32_t)v * 1000;
+		else if (name == TCP_KEEPINTVL)
+			f->opts.keepintvl_ms = (uint32_t)v * 1000;
+		else
+			f->opts.keepcnt = (uint8_t)v;
+		apply_keepalive(f);
+		return 0;
 	case TCP_DEFER_ACCEPT:
 		f->opts.defer_accept_ms = (uint32_t)v * 1000; /* seconds, as Linux takes it */
 		break;
@@ -659,6 +680,10 @@ static int set_socket_opt(runner *r, run_call *c, rfd *f, int64_t name, int64_t 
 	switch (name) {
 	case SO_REUSEADDR:
 		f->opts.reuseaddr = v != 0;
+		return 0;
+	case SO_KEEPALIVE:
+		f->opts.keepalive = v != 0;
+		apply_keepalive(f);
 		return 0;
 	case SO_RCVBUF:
 		f->opts.rcvbuf = (uint32_t)v;
