@@ -272,7 +272,10 @@ void conn_challenge_ack(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
 
-	if (oow_limited(c, seg)) {
+	/* Linux's tcp_send_challenge_ack: the per-connection limit holds for
+	 * every segment, data included (only duplicate ACKs exempt data). */
+	(void)seg;
+	if (oow_limited(c, NULL)) {
 		s->ctr.challenge_acks_limited++;
 		return;
 	}

@@ -142,7 +142,8 @@ static enum probe_class ws_check(const char *head, const char *key, struct probe
 	}
 	probe_ws_accept(key, want, sizeof want);
 	if (!header_value(head, "Sec-WebSocket-Accept", got, sizeof got) || strcmp(got, want)) {
-		snprintf(r->detail, sizeof r->detail, "Sec-WebSocket-Accept '%s', expected '%s'",
+		/* A real accept key is 28 characters: show at most a little more. */
+		snprintf(r->detail, sizeof r->detail, "Sec-WebSocket-Accept '%.64s', expected '%s'",
 			 got, want);
 		return PROBE_ERR_WS;
 	}

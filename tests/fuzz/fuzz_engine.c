@@ -2,7 +2,7 @@
  * fuzz_engine.c — libFuzzer target: arbitrary packets and calls against a
  * stack that has a listener and an open connection.
  *
- * The input is a program of one-byte opcodes:
+ * The input is a mode byte (see setup), then a program of one-byte opcodes:
  *   RAW     len16 bytes...   an arbitrary packet to the server stack
  *   SEGMENT fields...        a segment on the open connection's 4-tuple whose
  *                            flags, sequence offsets, window, options and
@@ -86,13 +86,26 @@ static void pump(world *w)
 	}
 }
 
-static bool setup(world *w)
+/* The input's first byte picks the stack's modes: SYN cookies (never,
+ * auto, always), Fast Open server, RFC 1337, per-source limit. */
+#define MODE_FASTOPEN 0x04
+#define MODE_RFC1337 0x08
+#define MODE_PER_SOURCE 0x10
+#define COOKIE_MODES 3
+
+static bool setup(world *w, uint8_t mode)
 {
 	synack_config cfg;
+	synack_conn_opts lopts = {.fastopen_qlen = 4};
 
 	memset(w, 0, sizeof *w);
 	synack_config_default(&cfg);
 	cfg.random = fixed_random;
+	cfg.syncookies = mode % COOKIE_MODES;
+	if (mode & MODE_FASTOPEN)
+		cfg.fastopen = SYNACK_FASTOPEN_CLIENT | SYNACK_FASTOPEN_SERVER | SYNACK_FASTOPEN_NO_COOKIE;
+	cfg.rfc1337 = (mode & MODE_RFC1337) != 0;
+	cfg.max_syn_per_source = (mode & MODE_PER_SOURCE) ? 2 : 0;
 	w->now = SYNACK_SEC;
 	if (synack_stack_new(&cfg, &w->cli) || synack_stack_new(&cfg, &w->srv))
 		return false;
@@ -100,7 +113,7 @@ static bool setup(world *w)
 	synack_addr_parse("198.18.0.2:80", &w->srv_ep);
 	synack_stack_add_address(w->cli, &w->cli_ip);
 	synack_stack_add_address(w->srv, &w->srv_ep);
-	if (synack_listen(w->srv, &w->srv_ep, 4, NULL, &w->lst))
+	if (synack_listen(w->srv, &w->srv_ep, 4, &lopts, &w->lst))
 		return false;
 	if (synack_connect(w->cli, NULL, &w->srv_ep, NULL, w->now, &w->cc))
 		return false;
@@ -188,7 +201,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	reader r = {data, size};
 	world w;
 
-	if (!setup(&w))
+	if (!setup(&w, take(&r)))
 		return 0;
 	for (int ops = 0; r.left && ops < MAX_OPS; ops++) {
 		switch (take(&r) % OP_COUNT) {
