@@ -97,7 +97,7 @@ static void handshake_done(synack_conn *c)
 	conn_set_state(c, SYNACK_ESTABLISHED);
 }
 
-static uint32_t take_acked(synack_conn *c, uint32_t ack);
+static void take_acked(synack_conn *c, uint32_t ack);
 
 /* RFC 7413 4.2.1: keep the cookie a SYN-ACK hands out; count SYN data the
  * server acknowledged. */
@@ -233,7 +233,7 @@ static bool check_rst(synack_conn *c, const wire_seg *seg)
 	/* RFC 5961 section 3.2: reset only when SEG.SEQ == RCV.NXT; any other
 	 * in-window RST draws a challenge ACK. */
 	if (seg->seq != c->rcv_nxt && !rst_after_fin(c, seg)) {
-		conn_challenge_ack(c, seg);
+		conn_challenge_ack(c);
 		return true;
 	}
 	if (c->state == SYNACK_TIME_WAIT) {
@@ -252,9 +252,8 @@ static bool check_rst(synack_conn *c, const wire_seg *seg)
 	return true;
 }
 
-/* Bytes, SYN and FIN covered by an ACK that advanced SND.UNA. Returns the
- * data bytes acknowledged. */
-static uint32_t take_acked(synack_conn *c, uint32_t ack)
+/* Bytes, SYN and FIN covered by an ACK that advanced SND.UNA. */
+static void take_acked(synack_conn *c, uint32_t ack)
 {
 	synack_stack *s = c->s;
 	uint32_t acked = ack - c->snd_una;
@@ -277,7 +276,6 @@ static uint32_t take_acked(synack_conn *c, uint32_t ack)
 	c->head_sent = s->now; /* the new head's own send time is not kept */
 	if (data && (c->flags & CF_USER))
 		stack_event(s, SYNACK_EV_WRITABLE, c, NULL, 0);
-	return data;
 }
 
 /* Linux's tcp_may_update_window (RFC 9293 3.10.7.4, fifth step). */
@@ -311,7 +309,7 @@ static uint32_t old_ack_window(const synack_conn *c)
 static bool check_ack(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
-	uint32_t prior_una, acked = 0;
+	uint32_t prior_una;
 	bool window_changed;
 
 	if (!(seg->flags & WIRE_ACK))
@@ -334,25 +332,24 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 	 * (6.18) bounds MAX.SND.WND by the bytes acknowledged so far. */
 	if (seq_gt(seg->ack, c->snd_max)) {
 		s->ctr.drop_ack_unacceptable++;
-		conn_challenge_ack(c, seg);
+		conn_challenge_ack(c);
 		return false;
 	}
 	if (seq_lt(seg->ack, c->snd_una - old_ack_window(c))) {
 		s->ctr.drop_ack_old++;
-		conn_challenge_ack(c, seg);
+		conn_challenge_ack(c);
 		return false;
 	}
 	prior_una = c->snd_una;
 	if (seq_gt(seg->ack, c->snd_una)) {
 		rtt_from_ack(c, seg);
-		acked = take_acked(c, seg->ack);
+		take_acked(c, seg->ack);
 		if (c->snd_una == c->snd_max)
 			conn_timer_set(c, CT_NONE, 0);
 		else
 			conn_rearm_rto(c); /* RFC 6298 5.3 */
 	}
 	window_changed = update_window(c, seg);
-	(void)acked;
 	cc_on_ack(c, seg, prior_una, c->snd_una - prior_una, window_changed);
 	switch (c->state) {
 	case SYNACK_FIN_WAIT_1:
@@ -473,7 +470,7 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	if (!(seg->flags & WIRE_RST) && paws_reject(c, seg)) {
 		s->ctr.drop_paws++;
 		if (seg->flags & WIRE_SYN)
-			conn_challenge_ack(c, seg);
+			conn_challenge_ack(c);
 		else
 			conn_dupack(c, seg);
 		return;
@@ -490,7 +487,7 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 		}
 		s->ctr.drop_out_of_window++;
 		if (seg->flags & WIRE_SYN)
-			conn_challenge_ack(c, seg);
+			conn_challenge_ack(c);
 		else
 			conn_dupack(c, seg);
 		return;
@@ -503,7 +500,7 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	/* Fourth: SYN in a synchronized state (RFC 5961 section 4), except the
 	 * peer's SYN-ACK in a simultaneous open, which Linux lets pass. */
 	if ((seg->flags & WIRE_SYN) && !simultaneous_synack(c, seg)) {
-		conn_challenge_ack(c, seg);
+		conn_challenge_ack(c);
 		return;
 	}
 	store_ts_recent(c, seg);

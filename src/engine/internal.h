@@ -511,7 +511,7 @@ void send_reset_for(synack_stack *s, const wire_seg *seg, const tuple *t);
 void conn_send_syn(synack_conn *c);
 void conn_send_ack(synack_conn *c);
 void conn_send_rst(synack_conn *c);
-void conn_challenge_ack(synack_conn *c, const wire_seg *seg);
+void conn_challenge_ack(synack_conn *c);
 void conn_dupack(synack_conn *c, const wire_seg *seg);
 void conn_output(synack_conn *c);
 void conn_timeout(synack_conn *c);

@@ -268,13 +268,12 @@ static bool challenge_budget(synack_stack *s)
 	return true;
 }
 
-void conn_challenge_ack(synack_conn *c, const wire_seg *seg)
+void conn_challenge_ack(synack_conn *c)
 {
 	synack_stack *s = c->s;
 
 	/* Linux's tcp_send_challenge_ack: the per-connection limit holds for
 	 * every segment, data included (only duplicate ACKs exempt data). */
-	(void)seg;
 	if (oow_limited(c, NULL)) {
 		s->ctr.challenge_acks_limited++;
 		return;
