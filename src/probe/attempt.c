@@ -108,6 +108,13 @@ static void one_try(const struct probe_config *cfg, struct probe_tls *tls,
 		goto out; /* a method without a socket: its handshake was the whole attempt */
 	if (fd < 0) {
 		connect_detail(r);
+		/* ECONNRESET from connect means the handshake finished and the
+		 * server reset at once: with --tls, before the hello could go,
+		 * which the user knows as a reset during TLS. */
+		if (r->class == PROBE_ERR_RESET && cfg->tls) {
+			r->class = PROBE_ERR_TLS_RESET;
+			r->failed_phase = PROBE_PHASE_TLS;
+		}
 		goto out;
 	}
 	r->class = upper_phases(cfg, tls, t, fd, r);

@@ -182,6 +182,14 @@ static enum probe_class handshake_failure(SSL *ssl, int rc, struct probe_result 
 			 err ? strerror(err) : "the server closed the connection");
 		return PROBE_ERR_TLS_RESET;
 	}
+	if (ERR_GET_LIB(code) == ERR_LIB_SYS) {
+		/* OpenSSL 3 files a failed read or write (ECONNRESET, EPIPE) as
+		 * a "system library" error rather than SSL_ERROR_SYSCALL. */
+		int err = ERR_GET_REASON(code);
+		ERR_clear_error();
+		snprintf(r->detail, sizeof r->detail, "%s", strerror(err));
+		return PROBE_ERR_TLS_RESET;
+	}
 	if (ERR_GET_REASON(code) == SSL_R_UNEXPECTED_EOF_WHILE_READING) {
 		ERR_clear_error();
 		snprintf(r->detail, sizeof r->detail, "the server closed the connection");
