@@ -71,13 +71,16 @@ static void *worker_main(void *arg)
 	/* Bounded by count, or (count 0, --watch) by the stop pipe. */
 	for (unsigned seq = 1; !o->count || seq <= o->count; seq++) {
 		struct queued *q = calloc(1, sizeof *q);
+		bool interrupted;
 
 		if (!q)
 			break;
 		q->seq = seq;
 		probe_attempt(&o->cfg, w->tls, w->t, &q->r);
+		/* Once pushed, q belongs to the printing thread, which frees it. */
+		interrupted = q->r.class == PROBE_INTERRUPTED;
 		push(w, q);
-		if (q->r.class == PROBE_INTERRUPTED || (o->count && seq == o->count))
+		if (interrupted || (o->count && seq == o->count))
 			break;
 		if (!probe_sleep_until(start + (int64_t)seq * o->interval_ns, o->cfg.stop_fd))
 			break;

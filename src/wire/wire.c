@@ -775,8 +775,9 @@ static wire_err icmp_locate(const uint8_t *pkt, size_t len, wire_icmp *out, size
 		return WIRE_ERR_IP_LENGTH;
 	*off = WIRE_IPV6_HDR;
 	proto = pkt[IPV6_OFF_NEXT];
+	/* skip_ipv6_ext calls anything but TCP "not TCP": here that is fine. */
 	wire_err err = skip_ipv6_ext(pkt, off, *end, &proto);
-	if (err != WIRE_OK)
+	if (err != WIRE_OK && err != WIRE_ERR_NOT_TCP)
 		return err;
 	memcpy(out->src, pkt + IPV6_OFF_SRC, IPV6_ADDR_LEN);
 	out->family = IPV6_VERSION;
