@@ -73,7 +73,7 @@ run_fuzzers() {
 }
 
 run_suite plain build-test --buildtype=debugoptimized
-UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 SYNACK_SANITIZED=1 \
 	run_suite sanitizers build-asan --buildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
 run_fuzzers
 

@@ -272,6 +272,16 @@ def test_connect_reset(lab):
 # Impaired
 
 
+# Under ASan+UBSan (scripts/test.sh sets SYNACK_SANITIZED) the stack runs a
+# few times slower, and on a loaded 2-core machine its RTT estimate follows
+# the scheduler rather than the link: these two measure progress in time,
+# which the plain build's run checks. Memory safety on these paths is covered
+# by the other tests of this file.
+slow_when_sanitized = pytest.mark.skipif(bool(os.environ.get("SYNACK_SANITIZED")),
+                                         reason="timing test: run in the plain build")
+
+
+@slow_when_sanitized
 def test_echo_under_impairment(lab):
     lab.nft(KERNEL_DROPS)
     p = lab.serve("--impair", IMPAIR, "--info", app="echo")
@@ -288,6 +298,7 @@ def test_echo_under_impairment(lab):
     assert c["tun.imp_lost"] > 0 and c["tcp.retransmits"] > 0
 
 
+@slow_when_sanitized
 def test_connect_under_impairment(lab, tmp_path):
     lab.nft(KERNEL_DROPS)
     secs, c = exchange(lab, tmp_path, 128 * 1024, 128 * 1024,
