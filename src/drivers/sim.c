@@ -910,7 +910,7 @@ static bool find_unit(const struct unit *units, size_t n, const char *name, doub
 int sim_parse_duration(const char *text, synack_time *out, char *err, size_t errcap)
 {
 	const char *end;
-	double v, scale;
+	double v, scale = 0;
 
 	if (!parse_number(text, &v, &end) ||
 	    !find_unit(duration_units, sizeof duration_units / sizeof duration_units[0], end,
@@ -926,7 +926,7 @@ int sim_parse_duration(const char *text, synack_time *out, char *err, size_t err
 int sim_parse_rate(const char *text, uint64_t *out, char *err, size_t errcap)
 {
 	const char *end;
-	double v, scale;
+	double v, scale = 0;
 
 	if (!parse_number(text, &v, &end))
 		return fail(err, errcap, "'%s' is not a rate (e.g. 1mbit, 500kbit, 10mbps)", text);

@@ -11,6 +11,7 @@
 #define SS_QUEUE_W 6
 #define SS_ADDR_W 46
 #define SS_ADDR_MAX 64
+#define SS_IP_MAX 48 /* INET6_ADDRSTRLEN (46), rounded: leaves room for [ ]:port */
 #define US_PER_MS 1000.0
 #define NS_PER_MS_F 1e6
 
@@ -23,7 +24,7 @@ struct ss_ctx {
 /* "198.18.0.2:80", "[fd00::2]:80", "0.0.0.0:*" as ss writes them. */
 static void endpoint(const synack_addr *a, bool wild_port, char *buf, size_t cap)
 {
-	char ip[SS_ADDR_MAX];
+	char ip[SS_IP_MAX];
 
 	synack_addr_format(a, false, ip, sizeof ip);
 	if (a->family == SYNACK_AF_INET6)

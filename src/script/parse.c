@@ -144,7 +144,7 @@ static int parse_expr_list(parser *p, script_expr *list, char close)
 		return 0;
 	}
 	for (;;) {
-		script_expr *item;
+		script_expr *item = NULL;
 
 		if (parse_expr(p, &item) < 0)
 			return -1;
@@ -333,7 +333,7 @@ static int parse_flags(parser *p, script_packet *pk)
 
 static int parse_seq(parser *p, script_packet *pk)
 {
-	int64_t start, end, len;
+	int64_t start = 0, end = 0, len = 0;
 	int line = peek(p)->line;
 
 	if (expect_int(p, "TCP start sequence number", 0, U32_MAX, &start) < 0 ||
@@ -388,7 +388,7 @@ static int parse_opt_sack(parser *p, script_packet *pk, int line)
 	unsigned n = 0;
 
 	while (peek(p)->type == TK_INT) {
-		int64_t l, r;
+		int64_t l = 0, r = 0;
 
 		if (n == WIRE_MAX_SACK_BLOCKS)
 			return perr(p, line, "too many SACK blocks");
@@ -446,7 +446,7 @@ static int parse_opt_md5(parser *p, script_packet *pk, int line)
 
 static int parse_opt_ts(parser *p, script_packet *pk, int line)
 {
-	int64_t val, ecr;
+	int64_t val = 0, ecr = 0;
 
 	if (!is_word(next(p), "val"))
 		return perr(p, line, "syntax error: expected 'TS val N ecr N'");
@@ -465,7 +465,7 @@ static int parse_opt_ts(parser *p, script_packet *pk, int line)
 static int parse_one_option(parser *p, script_packet *pk)
 {
 	lex_token *t = next(p);
-	int64_t v;
+	int64_t v = 0;
 	const char *w = t->type == TK_WORD ? t->text : "";
 
 	if (!strcmp(w, "nop") || !strcmp(w, "eol")) {
@@ -538,7 +538,7 @@ static int parse_options(parser *p, script_packet *pk)
 /* The optional parts after the sequence range, in packetdrill's order. */
 static int parse_packet_tail(parser *p, script_packet *pk, int line)
 {
-	int64_t v;
+	int64_t v = 0;
 
 	if (is_word(peek(p), "ack")) {
 		next(p);
