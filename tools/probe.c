@@ -98,7 +98,12 @@ static void usage(FILE *f)
 	    "      --csv            one CSV row per attempt\n"
 	    "      --no-color       no colours (also when NO_COLOR is set)\n"
 	    "  -v, --verbose        details for every attempt, not just the first\n"
-	    "      --raw            send our own SYN on a raw socket (not available yet)\n"
+	    "      --raw            root or CAP_NET_RAW: synack's own SYN on a raw socket;\n"
+	    "                       reports the SYN-ACK as sent (RTT, TTL, window, MSS,\n"
+	    "                       wscale, SACK, timestamps, Fast Open cookie), then\n"
+	    "                       resets the half-open connection (like nmap -sS); a RST\n"
+	    "                       is refused, silence times out. IPv4 and IPv6; the\n"
+	    "                       first address only; no --tls, --ws or --http\n"
 	    "\n"
 	    "Exit status: 0 when every attempt succeeded; otherwise the class of the\n"
 	    "last failure of the first failing target (--watch: of its current state):\n",
@@ -206,7 +211,7 @@ static int take_option(struct cli *c, int opt, const char *arg)
 		c->no_color = true;
 		return -1;
 	case OPT_RAW:
-		c->run.cfg.method = PROBE_METHOD_RAW; /* probe_run says if this build lacks it */
+		c->run.cfg.method = PROBE_METHOD_RAW; /* probe_run checks the privilege */
 		return -1;
 	case 'v':
 		c->run.verbose = true;
@@ -231,6 +236,12 @@ static int check_combination(const struct cli *c)
 	if ((cfg->alpn || cfg->sni || cfg->cacert || cfg->insecure) && !cfg->tls) {
 		fprintf(stderr,
 			"synack probe: --alpn, --sni, --cacert and --insecure need --tls\n");
+		return EXIT_USAGE;
+	}
+	/* The raw handshake ends in a RST: no connection is left for the later phases. */
+	if (cfg->method == PROBE_METHOD_RAW && (cfg->tls || cfg->ws_path || cfg->http_path)) {
+		fprintf(stderr, "synack probe: --raw stops after the SYN-ACK: no --tls, --ws or "
+				"--http\n");
 		return EXIT_USAGE;
 	}
 	if (cfg->backoff_max_ns < cfg->backoff_ns) {

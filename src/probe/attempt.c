@@ -81,9 +81,11 @@ static enum probe_class upper_phases(const struct probe_config *cfg, struct prob
 	return c;
 }
 
-/* The system's words for the failure that gave the class. */
+/* The system's words for the failure that gave the class, unless the connector gave its own. */
 static void connect_detail(struct probe_result *r)
 {
+	if (r->detail[0])
+		return;
 	for (size_t i = 0; i < r->naddrs; i++)
 		if (r->addrs[i].started && r->addrs[i].class == r->class && r->addrs[i].err) {
 			snprintf(r->detail, sizeof r->detail, "%s", strerror(r->addrs[i].err));

@@ -18,7 +18,7 @@ static const struct class_info classes[PROBE_CLASS_COUNT] = {
     [PROBE_OK] = {"ok", 0, "every attempt succeeded", "every phase succeeded", ""},
     [PROBE_ERR_OTHER] = {"error", 1, "a local error", "a local error (see the detail)",
 			 "check the detail; run with -4 or -6, or check local routes and limits"},
-    [PROBE_ERR_UNSUPPORTED] = {"unsupported", 3, "not available in this build (--raw)",
+    [PROBE_ERR_UNSUPPORTED] = {"unsupported", 3, "not available in this build",
 			       "this build cannot do what was asked", "see synack probe --help"},
     [PROBE_ERR_DNS_NONAME] =
 	{"dns-noname", 4, "DNS: no such name, or no address",
@@ -68,6 +68,10 @@ static const struct class_info classes[PROBE_CLASS_COUNT] = {
     [PROBE_ERR_WS] = {"ws-error", 16, "WebSocket: upgrade refused or wrong accept key",
 		      "the WebSocket upgrade was refused or its Sec-WebSocket-Accept is wrong",
 		      "check the path and that the server (or proxy) passes Upgrade headers"},
+    [PROBE_ERR_PERMISSION] = {"permission", 17, "--raw without root or CAP_NET_RAW",
+			      "raw sockets need root or the CAP_NET_RAW capability",
+			      "run as root (sudo), or give the binary CAP_NET_RAW "
+			      "(setcap cap_net_raw+ep), or probe without --raw"},
     [PROBE_INTERRUPTED] = {"interrupted", 130, "interrupted before any attempt ended",
 			   "stopped by a signal", ""},
 };

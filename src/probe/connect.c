@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "probe.h"
+#include "raw.h"
 
 /* RFC 8305 section 5: "Connection Attempt Delay", recommended default 250 ms. */
 #define HE_ATTEMPT_DELAY_NS (250 * PROBE_NS_PER_MS)
@@ -281,17 +282,29 @@ int probe_connect_socket(const struct probe_config *cfg, struct probe_result *r)
 	return fd;
 }
 
-/*
- * Methods this build can use. --raw (the synack engine on a raw socket) joins
- * here once the engine's raw driver exists.
- */
-static const probe_connect_fn connectors[] = {
-    [PROBE_METHOD_SOCKET] = probe_connect_socket,
+/* What each method needs before it runs; NULL: nothing. */
+typedef enum probe_class (*probe_check_fn)(int *hold, char *err, size_t errlen);
+
+/* Methods this build can use: how each connects, and what it checks first. */
+static const struct {
+	probe_connect_fn connect;
+	probe_check_fn check;
+} methods[] = {
+    [PROBE_METHOD_SOCKET] = {probe_connect_socket, NULL},
+    [PROBE_METHOD_RAW] = {probe_connect_raw, probe_raw_check},
 };
 
 probe_connect_fn probe_connector(enum probe_method method)
 {
-	if ((size_t)method >= sizeof connectors / sizeof connectors[0])
+	if ((size_t)method >= sizeof methods / sizeof methods[0])
 		return NULL;
-	return connectors[method];
+	return methods[method].connect;
+}
+
+enum probe_class probe_method_check(enum probe_method method, int *hold, char *err, size_t errlen)
+{
+	*hold = -1;
+	if ((size_t)method >= sizeof methods / sizeof methods[0] || !methods[method].check)
+		return PROBE_OK;
+	return methods[method].check(hold, err, errlen);
 }

@@ -17,6 +17,8 @@
 #include <stdio.h>
 #include <sys/socket.h>
 
+#include "wire/wire.h"
+
 #define PROBE_NS_PER_US 1000LL
 #define PROBE_NS_PER_MS 1000000LL
 #define PROBE_NS_PER_S 1000000000LL
@@ -48,7 +50,8 @@ enum probe_class {
 	PROBE_ERR_TLS_RESET,
 	PROBE_ERR_HTTP,
 	PROBE_ERR_WS,
-	PROBE_INTERRUPTED, /* stopped by a signal: not counted */
+	PROBE_ERR_PERMISSION, /* --raw without root or CAP_NET_RAW */
+	PROBE_INTERRUPTED,    /* stopped by a signal: not counted */
 	PROBE_CLASS_COUNT
 };
 
@@ -63,9 +66,8 @@ enum probe_phase {
 };
 
 /*
- * How the TCP handshake is made. Only the kernel's sockets today; the raw
- * method (the synack engine sending its own SYN on a raw socket) plugs in as
- * another connector once the engine's raw driver exists.
+ * How the TCP handshake is made: the kernel's sockets, or the synack engine
+ * sending its own SYN on a raw socket (raw.c: SYN, SYN-ACK, then RST).
  */
 enum probe_method {
 	PROBE_METHOD_SOCKET,
@@ -103,6 +105,45 @@ struct probe_tcp_info {
 	uint32_t rtt_us, rttvar_us, rto_us, snd_mss, rcv_mss;
 	uint8_t snd_wscale, rcv_wscale;
 	bool wscale, sack, timestamps, ecn;
+};
+
+/* What answered the raw method's SYN. */
+enum probe_raw_reply {
+	PROBE_RAW_NONE,	  /* silence */
+	PROBE_RAW_SYNACK, /* the port is open */
+	PROBE_RAW_RST,	  /* closed (or a firewall rejecting with a RST) */
+	PROBE_RAW_ICMP,	  /* an ICMP error quoting our SYN */
+};
+
+/* Which of our SYNs the reply answers (RTT needs it: RFC 6298 Karn). */
+enum probe_raw_match {
+	PROBE_MATCH_ONLY,    /* a single SYN was sent */
+	PROBE_MATCH_TS_ECHO, /* the reply's TSecr is that SYN's TSval (RFC 7323 4) */
+	PROBE_MATCH_LAST,    /* retransmitted, no echo: assumed the newest */
+};
+
+#define PROBE_PACKET_STR_MAX 384 /* a SYN-ACK or ICMP error as tcpdump -n -S prints it */
+
+/* The raw method's view of the wire: the reply exactly as it came. */
+struct probe_raw_info {
+	bool valid; /* the raw method sent a SYN */
+	enum probe_raw_reply reply;
+	unsigned syns;	  /* SYNs sent: the first and the engine's retransmissions */
+	unsigned answers; /* 1-based index of the SYN the reply answers; 0: none */
+	enum probe_raw_match match;
+	int64_t rtt_ns; /* that SYN sent -> reply received (kernel receive time) */
+	bool rst_sent;	/* our RST closed the half-open connection */
+	/* IP and TCP header of the reply (TCP fields for SYNACK and RST). */
+	uint8_t ttl, tos, flags;
+	uint16_t ip_id;
+	bool df;
+	uint32_t seq, ack;
+	uint16_t win;
+	wire_opts opts;
+	/* ICMP: type, code and who sent it. */
+	uint8_t icmp_type, icmp_code;
+	struct sockaddr_storage icmp_from;
+	char packet[PROBE_PACKET_STR_MAX];
 };
 
 struct probe_tls_info {
@@ -144,6 +185,7 @@ struct probe_result {
 	int winner; /* index in addrs, -1 if none */
 	struct sockaddr_storage local;
 	struct probe_tcp_info tcp;
+	struct probe_raw_info raw;
 	struct probe_tls_info tls;
 	int http_status;
 	unsigned ntries;
@@ -172,6 +214,13 @@ typedef int (*probe_connect_fn)(const struct probe_config *cfg, struct probe_res
 
 /* The connector for a method, or NULL if this build has none. */
 probe_connect_fn probe_connector(enum probe_method method);
+
+/*
+ * Whether the method can run here (raw sockets need root or CAP_NET_RAW):
+ * PROBE_OK, or a class with one line for the user in err. *hold is a
+ * descriptor the run keeps open until it ends (-1: none).
+ */
+enum probe_class probe_method_check(enum probe_method method, int *hold, char *err, size_t errlen);
 
 /* connect.c: the kernel's sockets, Happy Eyeballs over r->addrs. */
 int probe_connect_socket(const struct probe_config *cfg, struct probe_result *r);

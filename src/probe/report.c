@@ -181,6 +181,128 @@ static void json_tcp(FILE *f, const struct probe_tcp_info *t)
 		t->ecn ? "true" : "false");
 }
 
+/* ---- the raw method's reply (shared by every format) ---- */
+
+static const char *const reply_names[] = {[PROBE_RAW_NONE] = "none",
+					  [PROBE_RAW_SYNACK] = "syn-ack",
+					  [PROBE_RAW_RST] = "rst",
+					  [PROBE_RAW_ICMP] = "icmp"};
+static const char *const match_names[] = {
+    [PROBE_MATCH_ONLY] = "only", [PROBE_MATCH_TS_ECHO] = "ts-echo", [PROBE_MATCH_LAST] = "last"};
+
+#define FLAGS_STR_MAX 12
+#define COOKIE_STR_MAX (2 * WIRE_FO_COOKIE_MAX + 1)
+
+/* TCP flags as tcpdump writes them: "S." for a SYN-ACK, "R." for a refusal. */
+static void flags_str(uint8_t flags, char out[FLAGS_STR_MAX])
+{
+	static const struct {
+		uint8_t bit;
+		char c;
+	} order[] = {{WIRE_FIN, 'F'}, {WIRE_SYN, 'S'}, {WIRE_RST, 'R'}, {WIRE_PSH, 'P'},
+		     {WIRE_URG, 'U'}, {WIRE_ECE, 'E'}, {WIRE_CWR, 'W'}, {WIRE_ACK, '.'}};
+	size_t n = 0;
+
+	for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+		if (flags & order[i].bit)
+			out[n++] = order[i].c;
+	out[n] = '\0';
+}
+
+static bool has_fastopen(const wire_opts *o)
+{
+	return o->present & (WIRE_HAS_FO | WIRE_HAS_FOEXP);
+}
+
+static void cookie_hex(const wire_opts *o, char out[COOKIE_STR_MAX])
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = o->fo_len < WIRE_FO_COOKIE_MAX ? o->fo_len : WIRE_FO_COOKIE_MAX;
+
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = hex[o->fo_cookie[i] >> 4];
+		out[2 * i + 1] = hex[o->fo_cookie[i] & 0xf];
+	}
+	out[2 * n] = '\0';
+}
+
+static bool reply_is_tcp(const struct probe_raw_info *ri)
+{
+	return ri->reply == PROBE_RAW_SYNACK || ri->reply == PROBE_RAW_RST;
+}
+
+static void json_raw_opts(FILE *f, const wire_opts *o)
+{
+	char cookie[COOKIE_STR_MAX];
+
+	if (o->present & WIRE_HAS_MSS)
+		fprintf(f, ",\"mss\":%u", o->mss);
+	else
+		fprintf(f, ",\"mss\":null");
+	if (o->present & WIRE_HAS_WSCALE)
+		fprintf(f, ",\"wscale\":%u", o->wscale);
+	else
+		fprintf(f, ",\"wscale\":null");
+	fprintf(f, ",\"sack_permitted\":%s", o->present & WIRE_HAS_SACKOK ? "true" : "false");
+	if (o->present & WIRE_HAS_TS)
+		fprintf(f, ",\"timestamps\":{\"val\":%u,\"ecr\":%u}", o->ts_val, o->ts_ecr);
+	else
+		fprintf(f, ",\"timestamps\":null");
+	cookie_hex(o, cookie);
+	fprintf(f, ",\"fastopen_cookie\":");
+	if (has_fastopen(o))
+		json_str(f, cookie);
+	else
+		fprintf(f, "null");
+}
+
+static void json_raw_reply(FILE *f, const struct probe_raw_info *ri)
+{
+	char flags[FLAGS_STR_MAX], from[PROBE_ADDR_STR_MAX];
+
+	fprintf(f, ",\"answers_syn\":%u,\"matched_by\":\"%s\",\"rtt_ms\":%.3f,\"rtt_us\":%lld",
+		ri->answers, match_names[ri->match], ms(ri->rtt_ns),
+		(long long)(ri->rtt_ns / PROBE_NS_PER_US));
+	fprintf(f, ",\"ttl\":%u", ri->ttl);
+	if (reply_is_tcp(ri)) {
+		flags_str(ri->flags, flags);
+		fprintf(f,
+			",\"tos\":%u,\"ip_id\":%u,\"df\":%s,\"flags\":\"%s\",\"seq\":%u,\"ack\":%u,"
+			"\"window\":%u",
+			ri->tos, ri->ip_id, ri->df ? "true" : "false", flags, ri->seq, ri->ack,
+			ri->win);
+		json_raw_opts(f, &ri->opts);
+	} else {
+		probe_addr_str(&ri->icmp_from, false, from, sizeof from);
+		fprintf(f, ",\"icmp\":{\"type\":%u,\"code\":%u,\"from\":", ri->icmp_type,
+			ri->icmp_code);
+		json_str(f, from);
+		fputc('}', f);
+	}
+	fprintf(f, ",\"packet\":");
+	json_str(f, ri->packet);
+}
+
+static void json_raw(FILE *f, const struct probe_result *r)
+{
+	const struct probe_raw_info *ri = &r->raw;
+	char local[PROBE_ADDR_STR_MAX];
+
+	if (!ri->valid)
+		return;
+	probe_addr_str(&r->local, true, local, sizeof local);
+	fprintf(f, ",\"raw\":{\"local\":");
+	json_str(f, local);
+	fprintf(f, ",\"syns_sent\":%u,\"reply\":", ri->syns);
+	if (ri->reply == PROBE_RAW_NONE)
+		fprintf(f, "null");
+	else
+		fprintf(f, "\"%s\"", reply_names[ri->reply]);
+	if (ri->reply != PROBE_RAW_NONE)
+		json_raw_reply(f, ri);
+	fprintf(f, ",\"rst_sent\":%s}", ri->rst_sent ? "true" : "false");
+}
+
 static void json_tls(FILE *f, const struct probe_result *r)
 {
 	const struct probe_tls_info *t = &r->tls;
@@ -241,6 +363,7 @@ static void json_attempt(const struct probe_run_opts *o, const struct probe_targ
 	}
 	json_phases(f, r);
 	json_tcp(f, &r->tcp);
+	json_raw(f, r);
 	json_tls(f, r);
 	if (r->http_status > 0)
 		fprintf(f, ",\"http_status\":%d", r->http_status);
@@ -309,6 +432,32 @@ static void csv_ms(FILE *f, int64_t ns)
 	fputc(',', f);
 }
 
+/* reply,rtt_ms,ttl,window,mss,wscale,sack,timestamps,fastopen_cookie: empty without --raw */
+static void csv_raw(FILE *f, const struct probe_raw_info *ri)
+{
+	const wire_opts *o = &ri->opts;
+	char cookie[COOKIE_STR_MAX];
+
+	if (!ri->valid || ri->reply == PROBE_RAW_NONE) {
+		fprintf(f, "%s,,,,,,,,", ri->valid ? reply_names[PROBE_RAW_NONE] : "");
+		return;
+	}
+	fprintf(f, "%s,%.3f,%u,", reply_names[ri->reply], ms(ri->rtt_ns), ri->ttl);
+	if (!reply_is_tcp(ri)) {
+		fprintf(f, ",,,,,,");
+		return;
+	}
+	fprintf(f, "%u,", ri->win);
+	if (o->present & WIRE_HAS_MSS)
+		fprintf(f, "%u", o->mss);
+	fputc(',', f);
+	if (o->present & WIRE_HAS_WSCALE)
+		fprintf(f, "%u", o->wscale);
+	cookie_hex(o, cookie);
+	fprintf(f, ",%d,%d,%s,", !!(o->present & WIRE_HAS_SACKOK), !!(o->present & WIRE_HAS_TS),
+		cookie);
+}
+
 static void csv_attempt(const struct probe_run_opts *o, const struct probe_target *t, unsigned seq,
 			const struct probe_result *r)
 {
@@ -333,6 +482,7 @@ static void csv_attempt(const struct probe_run_opts *o, const struct probe_targe
 	fputc(',', f);
 	csv_field(f, r->tls.version, false);
 	csv_field(f, r->tls.cipher, false);
+	csv_raw(f, &r->raw);
 	csv_field(f, r->detail, true);
 }
 
@@ -387,6 +537,9 @@ static void text_line(const struct probe_run_opts *o, const struct probe_target 
 		fprintf(f, "  %s (%s)", addr, probe_family_name(winner_addr(r)->ss_family));
 	if (r->http_status > 0)
 		fprintf(f, "  status %d", r->http_status);
+	if (r->raw.valid && r->raw.reply != PROBE_RAW_NONE)
+		fprintf(f, "  %s rtt %.3f ms ttl %u", reply_names[r->raw.reply], ms(r->raw.rtt_ns),
+			r->raw.ttl);
 	if (r->ntries > 1)
 		fprintf(f, "  (%u tries)", r->ntries);
 	if (!ok)
@@ -435,6 +588,56 @@ static void text_tcp(FILE *f, const struct probe_result *r)
 		t->ecn ? "  ecn" : "");
 }
 
+static void text_raw_opts(FILE *f, const struct probe_raw_info *ri)
+{
+	const wire_opts *o = &ri->opts;
+	char cookie[COOKIE_STR_MAX];
+
+	fprintf(f, "         ttl %u  win %u", ri->ttl, ri->win);
+	if (o->present & WIRE_HAS_MSS)
+		fprintf(f, "  mss %u", o->mss);
+	if (o->present & WIRE_HAS_WSCALE)
+		fprintf(f, "  wscale %u", o->wscale);
+	if (o->present & WIRE_HAS_SACKOK)
+		fprintf(f, "  sackOK");
+	if (o->present & WIRE_HAS_TS)
+		fprintf(f, "  TS val %u ecr %u", o->ts_val, o->ts_ecr);
+	cookie_hex(o, cookie);
+	if (has_fastopen(o))
+		fprintf(f, "  tfo cookie %s", cookie[0] ? cookie : "(empty)");
+	fputc('\n', f);
+}
+
+/* What the raw SYN got: who answered, how, and the reply as tcpdump prints it. */
+static void text_raw(FILE *f, const struct probe_result *r)
+{
+	const struct probe_raw_info *ri = &r->raw;
+	char local[PROBE_ADDR_STR_MAX], from[PROBE_ADDR_STR_MAX];
+
+	if (!ri->valid)
+		return;
+	probe_addr_str(&r->local, true, local, sizeof local);
+	fprintf(f, "  raw    from %s  %u SYN%s sent", local, ri->syns, ri->syns == 1 ? "" : "s");
+	if (ri->reply == PROBE_RAW_NONE) {
+		fprintf(f, ", no answer (filtered)\n");
+		return;
+	}
+	if (ri->reply == PROBE_RAW_ICMP) {
+		probe_addr_str(&ri->icmp_from, false, from, sizeof from);
+		fprintf(f, ", ICMP error from %s", from);
+	} else {
+		fprintf(f, ", %s", ri->reply == PROBE_RAW_SYNACK ? "SYN-ACK" : "RST");
+	}
+	fprintf(f, " after %.3f ms", ms(ri->rtt_ns));
+	if (ri->syns > 1)
+		fprintf(f, " (answers SYN %u, by %s)", ri->answers,
+			ri->match == PROBE_MATCH_TS_ECHO ? "its TS echo" : "assumption: the last");
+	fprintf(f, "%s\n", ri->rst_sent ? "; RST sent" : "");
+	if (reply_is_tcp(ri))
+		text_raw_opts(f, ri);
+	fprintf(f, "         %s\n", ri->packet);
+}
+
 static void text_tls(const struct probe_run_opts *o, const struct probe_result *r)
 {
 	const struct probe_tls_info *t = &r->tls;
@@ -471,6 +674,7 @@ static void text_details(const struct probe_run_opts *o, const struct probe_resu
 	if (r->naddrs)
 		text_addrs(o->out, r);
 	text_tcp(o->out, r);
+	text_raw(o->out, r);
 	text_tls(o, r);
 	text_cumulative(o->out, r);
 	if (o->bar)
@@ -492,7 +696,8 @@ void probe_report_start(const struct probe_run_opts *o)
 	if (o->output == PROBE_OUT_CSV)
 		fprintf(o->out, "target,seq,time,class,exit,failed_phase,address,family,tries,"
 				"dns_ms,tcp_ms,tls_ms,ws_ms,http_ms,total_ms,http_status,"
-				"tls_version,tls_cipher,detail\n");
+				"tls_version,tls_cipher,reply,rtt_ms,ttl,window,mss,wscale,sack,"
+				"timestamps,fastopen_cookie,detail\n");
 }
 
 void probe_report_attempt(const struct probe_run_opts *o, const struct probe_target *t,

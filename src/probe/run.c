@@ -203,9 +203,7 @@ static int exit_status(const struct probe_run_opts *o, struct worker *ws, size_t
 /* Why a method is missing: one line, for the user. */
 const char *probe_method_missing(enum probe_method method)
 {
-	if (method == PROBE_METHOD_RAW)
-		return "--raw is not available yet (it needs the synack engine's raw-socket "
-		       "driver); probe without --raw";
+	(void)method;
 	return "this probe method is not available in this build";
 }
 
@@ -267,19 +265,15 @@ static int run_workers(struct probe_run_opts *o, const struct probe_target *targ
 	return status;
 }
 
-int probe_run(const struct probe_run_opts *opts, const struct probe_target *targets, size_t n)
+/* The run itself, once the method is known to work. */
+static int run_checked(struct probe_run_opts *o, const struct probe_target *targets, size_t n)
 {
-	struct probe_run_opts o = *opts;
 	struct sigaction old_int, old_term, old_pipe;
 	struct probe_tls *tls = NULL;
 	char err[PROBE_TEXT_MAX];
 	int pipefd[2], status;
 
-	if (!probe_connector(o.cfg.method)) {
-		fprintf(stderr, "synack probe: %s\n", probe_method_missing(o.cfg.method));
-		return probe_class_exit(PROBE_ERR_UNSUPPORTED);
-	}
-	if (o.cfg.tls && !(tls = probe_tls_new(&o.cfg, err, sizeof err))) {
+	if (o->cfg.tls && !(tls = probe_tls_new(&o->cfg, err, sizeof err))) {
 		fprintf(stderr, "synack probe: %s\n", err);
 		return probe_class_exit(PROBE_ERR_OTHER);
 	}
@@ -287,11 +281,11 @@ int probe_run(const struct probe_run_opts *opts, const struct probe_target *targ
 		probe_tls_free(tls);
 		return probe_class_exit(PROBE_ERR_OTHER);
 	}
-	o.cfg.stop_fd = pipefd[0];
+	o->cfg.stop_fd = pipefd[0];
 	stop_write_fd = pipefd[1];
 	install_signals(&old_int, &old_term);
 	ignore_sigpipe(&old_pipe);
-	status = run_workers(&o, targets, n, tls);
+	status = run_workers(o, targets, n, tls);
 	sigaction(SIGINT, &old_int, NULL);
 	sigaction(SIGTERM, &old_term, NULL);
 	sigaction(SIGPIPE, &old_pipe, NULL);
@@ -299,5 +293,27 @@ int probe_run(const struct probe_run_opts *opts, const struct probe_target *targ
 	close(pipefd[0]);
 	close(pipefd[1]);
 	probe_tls_free(tls);
+	return status;
+}
+
+int probe_run(const struct probe_run_opts *opts, const struct probe_target *targets, size_t n)
+{
+	struct probe_run_opts o = *opts;
+	char err[PROBE_TEXT_MAX];
+	enum probe_class ready;
+	int hold, status;
+
+	if (!probe_connector(o.cfg.method)) {
+		fprintf(stderr, "synack probe: %s\n", probe_method_missing(o.cfg.method));
+		return probe_class_exit(PROBE_ERR_UNSUPPORTED);
+	}
+	/* Once, before any thread starts: one line rather than one failure per attempt. */
+	if ((ready = probe_method_check(o.cfg.method, &hold, err, sizeof err)) != PROBE_OK) {
+		fprintf(stderr, "synack probe: %s\n", err);
+		return probe_class_exit(ready);
+	}
+	status = run_checked(&o, targets, n);
+	if (hold >= 0)
+		close(hold);
 	return status;
 }

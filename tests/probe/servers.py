@@ -11,6 +11,8 @@ KIND is one of:
   banner     writes a plain-text line at once (not TLS: a protocol failure)
   close      accepts and closes at once (a reset during TLS, as the client sees it)
   silent     accepts and never answers (a timeout after the handshake)
+  tfo        as http, with TCP Fast Open on the listener (its SYN-ACKs carry
+             a cookie when the SYN asks for one and tcp_fastopen has 0x2)
   dns        a UDP DNS server: names from the DNS_NAMES table, SERVFAIL for
              servfail.test, NXDOMAIN for everything else
 
@@ -25,6 +27,7 @@ import threading
 import time
 
 LIFETIME_S = 60
+TFO_QLEN = 16  # pending Fast Open connections (the TCP_FASTOPEN option's value)
 WS_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 DNS_TYPE_A, DNS_TYPE_AAAA = 1, 28
 DNS_RCODE_SERVFAIL, DNS_RCODE_NXDOMAIN = 2, 3
@@ -96,6 +99,9 @@ def tcp_server(kind, addr, port):
     family = socket.AF_INET6 if ":" in addr else socket.AF_INET
     s = socket.socket(family, socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if kind == "tfo":
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_FASTOPEN, TFO_QLEN)
+        kind = "http"
     s.bind((addr, port))
     s.listen(64)
     print("ready", flush=True)
