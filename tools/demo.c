@@ -283,7 +283,9 @@ static void on_event(void *ctx, const synack_event *ev)
 	struct demo_side *s = ctx;
 	struct demo *d = s->d;
 
-	if (ev->type == SYNACK_EV_STATE && ev->conn) {
+	/* A listener's SYN-queue request reports LISTEN -> SYN-RECEIVED without
+	 * a connection block: it is the server's first step all the same. */
+	if (ev->type == SYNACK_EV_STATE && (ev->conn || ev->listener)) {
 		if (grow((void **)&d->states, &d->states_cap, d->n_states + 1, sizeof *d->states))
 			d->states[d->n_states++] = (struct demo_state){.time = ev->time,
 								       .side = s->side,

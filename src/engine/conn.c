@@ -84,22 +84,12 @@ synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash)
 void conn_set_state(synack_conn *c, synack_state st)
 {
 	synack_stack *s = c->s;
-	synack_event ev;
+	synack_state from = (synack_state)c->state;
 
-	if (c->state == st)
+	if (from == st)
 		return;
-	if (s->cfg.on_event) {
-		memset(&ev, 0, sizeof ev);
-		ev.type = SYNACK_EV_STATE;
-		ev.time = s->now;
-		ev.conn = c;
-		ev.listener = c->lst;
-		ev.old_state = (synack_state)c->state;
-		ev.new_state = st;
-	}
 	c->state = (uint8_t)st;
-	if (s->cfg.on_event)
-		s->cfg.on_event(s->cfg.event_ctx, &ev);
+	stack_state_event(s, c, c->lst, from, st);
 	if (st == SYNACK_ESTABLISHED) {
 		c->established_at = s->now;
 		if ((c->flags & CF_ACCEPTQ) && !(c->tfo & TFO_ANNOUNCED))

@@ -388,6 +388,8 @@ void *stack_alloc(synack_stack *s, size_t size);
 void stack_free_mem(synack_stack *s, void *p);
 void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
                  int error);
+void stack_state_event(synack_stack *s, synack_conn *c, synack_listener *l, synack_state from,
+                       synack_state to);
 uint8_t *out_reserve(synack_stack *s);
 void out_commit(synack_stack *s, size_t len);
 bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family);

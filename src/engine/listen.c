@@ -213,23 +213,6 @@ static uint8_t negotiate(const synack_stack *s, const wire_opts *o)
 	return neg;
 }
 
-/* A request has no connection block yet: observers see the listener pass
- * a SYN-RECEIVED entry. */
-static void request_event(synack_stack *s, synack_listener *l)
-{
-	synack_event ev;
-
-	if (!s->cfg.on_event)
-		return;
-	memset(&ev, 0, sizeof ev);
-	ev.type = SYNACK_EV_STATE;
-	ev.time = s->now;
-	ev.listener = l;
-	ev.old_state = SYNACK_LISTEN;
-	ev.new_state = SYNACK_SYN_RECEIVED;
-	s->cfg.on_event(s->cfg.event_ctx, &ev);
-}
-
 /* Fills the parts of a request that come from the SYN. */
 static void request_from_syn(synack_stack *s, synack_listener *l, request *r, const wire_seg *seg,
                              const tuple *t)
@@ -408,7 +391,8 @@ void listen_input(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 	dlist_add_tail(&l->requests, &r->link);
 	l->synq_len++;
 	source_count(l, t, 1);
-	request_event(s, l);
+	/* No block yet: observers see the listener pass a SYN-RECEIVED entry. */
+	stack_state_event(s, NULL, l, SYNACK_LISTEN, SYNACK_SYN_RECEIVED);
 	/* Data on a SYN without Fast Open is not acknowledged: ack = IRS + 1. */
 	send_synack(s, r);
 	timer_arm(s, &r->timer, request_rto(s, 0));

@@ -301,6 +301,24 @@ void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack
 	s->cfg.on_event(s->cfg.event_ctx, &ev);
 }
 
+/* A state change; c is NULL for a SYN-queue request (it has no block). */
+void stack_state_event(synack_stack *s, synack_conn *c, synack_listener *l, synack_state from,
+                       synack_state to)
+{
+	synack_event ev;
+
+	if (!s->cfg.on_event)
+		return;
+	memset(&ev, 0, sizeof ev);
+	ev.type = SYNACK_EV_STATE;
+	ev.time = s->now;
+	ev.conn = c;
+	ev.listener = l;
+	ev.old_state = from;
+	ev.new_state = to;
+	s->cfg.on_event(s->cfg.event_ctx, &ev);
+}
+
 /* ---- the output queue ------------------------------------------------------- */
 
 uint8_t *out_reserve(synack_stack *s)
