@@ -763,6 +763,51 @@ static void test_fastopen_bad_cookie_falls_back(void **state)
 	pair_free(&p);
 }
 
+static void test_fastopen_syn_data_lost_falls_back(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn_opts lopts = {.fastopen_qlen = 8};
+	synack_conn *c, *sc;
+	uint8_t buf[64], pkt[MAX_PKT];
+	wire_seg seg;
+	ssize_t n;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.fastopen = SYNACK_FASTOPEN_CLIENT | SYNACK_FASTOPEN_SERVER;
+	pair_setup(&p, &cfg);
+	synack_listener_close(p.lst, p.now);
+	assert_int_equal(synack_listen(p.srv, &p.srv_ep, 4, &lopts, &p.lst), 0);
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "a", 1, p.now, &c), 1);
+	pump(&p); /* the cookie is cached */
+	synack_abort(c, p.now);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	synack_close(sc, p.now);
+
+	/* RFC 7413 4.1.3: the SYN with data is lost; the retransmitted SYN goes
+	 * plain (no data, no cookie), and the data follows the handshake. */
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, NULL, "lost", 4, p.now, &c), 4);
+	n = synack_output(p.cli, pkt, sizeof pkt);
+	assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+	assert_int_equal(seg.payload_len, 4); /* dropped on the floor */
+	p.now = synack_deadline(p.cli);
+	synack_timeout(p.cli, p.now);
+	n = synack_output(p.cli, pkt, sizeof pkt);
+	assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+	assert_int_equal(seg.flags, WIRE_SYN);
+	assert_int_equal(seg.payload_len, 0);
+	assert_false(seg.opts.present & (WIRE_HAS_FO | WIRE_HAS_FOEXP));
+	synack_input(p.srv, pkt, (size_t)n, p.now);
+	pump(&p);
+	assert_int_equal(synack_conn_state(c), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	assert_int_equal(synack_recv(sc, buf, sizeof buf, p.now), 4);
+	assert_memory_equal(buf, "lost", 4);
+	pair_free(&p);
+}
+
 static void test_defer_accept(void **state)
 {
 	pair p;
@@ -849,6 +894,7 @@ int main(void)
 		cmocka_unit_test(test_forged_and_stale_cookies),
 		cmocka_unit_test(test_fastopen),
 		cmocka_unit_test(test_fastopen_bad_cookie_falls_back),
+		cmocka_unit_test(test_fastopen_syn_data_lost_falls_back),
 		cmocka_unit_test(test_defer_accept),
 		cmocka_unit_test(test_per_source_limit),
 	};
