@@ -719,6 +719,17 @@ static void test_fastopen(void **state)
 	assert_int_equal(synack_conn_send_queued(c), 0);
 	assert_int_equal(synack_stack_counters(p.cli)->tfo_syn_data_acked, 1);
 	assert_int_equal(synack_stack_counters(p.srv)->tfo_accepted, 1);
+
+	/* The experimental option (kind 254, magic 0xF989) is answered in kind. */
+	synack_conn_opts exp = {.fastopen_exp = true};
+	assert_int_equal(synack_connect_data(p.cli, NULL, &p.srv_ep, &exp, "x", 1, p.now, &c), 1);
+	n = synack_output(p.cli, pkt, sizeof pkt);
+	assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+	assert_true(seg.opts.present & WIRE_HAS_FOEXP);
+	assert_int_equal(seg.opts.fo_len, 8); /* the same server cookie */
+	assert_int_equal(seg.payload_len, 1);
+	synack_input(p.srv, pkt, (size_t)n, p.now);
+	assert_int_equal(synack_stack_counters(p.srv)->tfo_accepted, 2);
 	pair_free(&p);
 }
 
