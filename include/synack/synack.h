@@ -169,6 +169,7 @@ typedef void (*synack_event_fn)(void *ctx, const synack_event *ev);
 	X(icmp_errors, "ICMP errors applied to a connection")                  \
 	X(drop_icmp_unmatched, "ICMP quoting no segment in flight (RFC 5927)") \
 	X(keepalive_probes, "keepalive probes sent")                           \
+	X(tail_loss_probes, "tail loss probes sent (RFC 8985 7)")             \
 	X(drop_no_memory, "no connection or request block available")         \
 	X(rst_sent, "RST segments sent")                                       \
 	X(challenge_acks, "challenge ACKs sent (RFC 5961)")                    \
@@ -229,6 +230,7 @@ typedef struct synack_config {
 	uint32_t keepalive_intvl_ms; /* 75000 (tcp_keepalive_intvl) */
 	uint8_t keepalive_probes;    /* 9 (tcp_keepalive_probes) */
 	uint8_t orphan_retries;    /* 0 means 8, as in Linux (tcp_orphan_retries) */
+	bool tail_loss_probe;      /* RFC 8985 7 probes with SACK: on (tcp_early_retrans=3) */
 
 	/* Listening. */
 	uint32_t max_syn_backlog;  /* SYN queue per listener: 256 (tcp_max_syn_backlog) */

@@ -344,10 +344,12 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 	if (seq_gt(seg->ack, c->snd_una)) {
 		rtt_from_ack(c, seg);
 		take_acked(c, seg->ack);
+		if (c->tlp_high_seq && seq_geq(c->snd_una, c->tlp_high_seq))
+			c->tlp_high_seq = 0; /* the probe's episode is over */
 		if (c->snd_una == c->snd_max)
 			conn_timer_set(c, CT_NONE, 0);
 		else
-			conn_rearm_rto(c); /* RFC 6298 5.3 */
+			conn_arm_loss_timer(c); /* RFC 6298 5.3, or a probe first */
 	}
 	window_changed = update_window(c, seg);
 	cc_on_ack(c, seg, prior_una, c->snd_una - prior_una, window_changed);

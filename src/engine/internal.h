@@ -193,6 +193,7 @@ enum conn_timer {
 	CT_FINWAIT2, /* orphaned FIN-WAIT-2 (Linux tcp_fin_timeout) */
 	CT_TIMEWAIT, /* 2*MSL (Linux: 60 s) for a block the user still holds */
 	CT_KEEPALIVE, /* idle connection probe (RFC 1122 4.2.3.6) */
+	CT_TLP,       /* tail loss probe (RFC 8985 7), before the RTO */
 };
 
 /* Connection flags. */
@@ -284,6 +285,7 @@ struct synack_conn {
 	 * peer's SACK blocks say it holds (RFC 2018, RFC 6675). */
 	uint32_t cwnd_cnt;      /* ACKed segments toward the next cwnd step */
 	uint32_t recover;       /* SND.MAX when fast recovery began */
+	uint32_t tlp_high_seq;  /* SND.MAX when a loss probe went out, 0: none */
 	uint8_t dupacks;
 	uint8_t in_recovery;
 	uint8_t sacked_count;
@@ -522,6 +524,7 @@ void conn_timer_set(synack_conn *c, uint8_t kind, synack_time at);
 void conn_timer_sync(synack_conn *c);
 void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len);
 void conn_rearm_rto(synack_conn *c);
+void conn_arm_loss_timer(synack_conn *c);
 
 /* Time in ms on the stack's clock. */
 static inline uint64_t stack_ms(const synack_stack *s) { return s->now / NS_PER_MS; }

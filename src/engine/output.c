@@ -6,6 +6,9 @@
 #define IPV4_TCP_OVERHEAD (WIRE_IPV4_HDR + WIRE_TCP_HDR)
 #define IPV6_TCP_OVERHEAD (WIRE_IPV6_HDR + WIRE_TCP_HDR)
 #define WSCALE_BASE_LOG2 15 /* Linux: wscale = ilog2(space) - 15 */
+#define TLP_ONE_SEGMENT_MS 200  /* Linux adds TCP_RTO_MIN when one segment is out */
+#define TLP_SLACK_MS 2          /* otherwise TCP_TIMEOUT_MIN */
+#define TLP_NO_RTT_MS 1000      /* no RTT sample yet: TCP_TIMEOUT_INIT */
 
 uint16_t mss_for_mtu(const synack_stack *s, uint8_t family)
 {
@@ -339,6 +342,44 @@ void conn_timer_set(synack_conn *c, uint8_t kind, synack_time at)
 
 void conn_rearm_rto(synack_conn *c) { conn_timer_set(c, CT_RETRANS, rto_deadline(c, c->rto_ms)); }
 
+/* RFC 8985 7 as Linux schedules it (tcp_schedule_loss_probe): with SACK, in
+ * the open state, with no probe outstanding. */
+static bool tlp_eligible(const synack_conn *c)
+{
+	return c->s->cfg.tail_loss_probe && (c->neg & NEG_SACK) && !c->in_recovery &&
+	       !c->tlp_high_seq && seq_geq(c->snd_una, c->recover) &&
+	       (c->state == SYNACK_ESTABLISHED || c->state == SYNACK_CLOSE_WAIT);
+}
+
+/* The probe timeout: 2 SRTT, plus room for a delayed ACK when only one
+ * segment is out, never later than the RTO would fire. */
+static synack_time tlp_deadline(const synack_conn *c)
+{
+	synack_stack *s = c->s;
+	uint64_t ms = TLP_NO_RTT_MS;
+	synack_time at, rto_at;
+
+	if (c->srtt_us) {
+		ms = 2ULL * c->srtt_us / 1000;
+		ms += c->snd_max - c->snd_una <= c->snd_mss ? TLP_ONE_SEGMENT_MS : TLP_SLACK_MS;
+	}
+	at = s->now + ms * NS_PER_MS;
+	rto_at = (c->head_sent ? c->head_sent : s->now) + (synack_time)c->rto_ms * NS_PER_MS;
+	if (rto_at > s->now && rto_at < at)
+		at = rto_at;
+	return at;
+}
+
+/* The timer for data in flight: a loss probe when one may go, else the
+ * RTO (Linux's tcp_set_xmit_timer). */
+void conn_arm_loss_timer(synack_conn *c)
+{
+	if (tlp_eligible(c))
+		conn_timer_set(c, CT_TLP, tlp_deadline(c));
+	else
+		conn_rearm_rto(c);
+}
+
 static bool send_window_closed(const synack_conn *c)
 {
 	return c->snd_wnd == 0 && c->sndq.len > (c->snd_nxt - c->snd_una);
@@ -354,8 +395,8 @@ void conn_arm_timer(synack_conn *c)
 	if (c->timer_kind == CT_TIMEWAIT)
 		return;
 	if (c->snd_max != c->snd_una) {
-		if (c->timer_kind != CT_RETRANS)
-			conn_rearm_rto(c);
+		if (c->timer_kind != CT_RETRANS && c->timer_kind != CT_TLP)
+			conn_arm_loss_timer(c);
 		return;
 	}
 	if (send_window_closed(c)) {
@@ -419,8 +460,10 @@ static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_l
 	c->snd_nxt = seq + seq_len;
 	if (seq_gt(c->snd_nxt, c->snd_max))
 		c->snd_max = c->snd_nxt;
-	if (c->timer_kind != CT_RETRANS)
-		conn_rearm_rto(c);
+	if (c->timer_kind != CT_RETRANS && c->timer_kind != CT_TLP)
+		conn_arm_loss_timer(c);
+	else if (c->timer_kind == CT_TLP && tlp_eligible(c))
+		conn_timer_set(c, CT_TLP, tlp_deadline(c)); /* new data: probe after it */
 }
 
 static void tx_pending(synack_conn *c)
@@ -559,6 +602,7 @@ static void retransmit_timeout(synack_conn *c)
 	/* RFC 5681 3.1 / RFC 6298 5.5: collapse the window, resend from the
 	 * oldest unacknowledged byte (conn_output skips what the peer SACKed). */
 	cc_on_rto(c);
+	c->tlp_high_seq = 0;
 	c->snd_nxt = c->snd_una;
 	c->timer_kind = CT_NONE;
 	conn_output(c);
@@ -616,6 +660,33 @@ static void persist_timeout(synack_conn *c)
 	conn_timer_set(c, CT_PERSIST, s->now + (synack_time)ms * NS_PER_MS);
 }
 
+/* RFC 8985 7.3 (Linux's tcp_send_loss_probe): new data if the window has
+ * room for it, else the last segment again; then the RTO from now, not
+ * backed off. One probe at a time. */
+static void tlp_timeout(synack_conn *c)
+{
+	synack_stack *s = c->s;
+	uint32_t data_end = c->snd_una + c->sndq.len;
+	uint32_t last;
+
+	s->ctr.tail_loss_probes++;
+	c->tlp_high_seq = c->snd_max;
+	if (seq_lt(c->snd_nxt, data_end) && c->snd_wnd > c->snd_nxt - c->snd_una) {
+		uint32_t cwnd = c->cwnd;
+		c->cwnd = (c->snd_nxt - c->snd_una) / (c->snd_mss ? c->snd_mss : 1) + 1;
+		conn_output(c); /* one segment of new data */
+		c->cwnd = cwnd;
+	} else {
+		uint32_t flight = c->snd_max - c->snd_una;
+		last = c->snd_max - (flight < c->snd_mss ? flight : c->snd_mss);
+		if ((c->flags & CF_FIN_SENT) && c->snd_max == c->fin_seq + 1 && flight > 1)
+			last = c->fin_seq - (flight - 1 < c->snd_mss ? flight - 1 : c->snd_mss);
+		conn_retransmit_at(c, last);
+	}
+	c->timer_kind = CT_NONE;
+	conn_rearm_rto(c);
+}
+
 /* The connection's heap entry fell due: the delayed ACK, then the main
  * timer. The main timer's handlers may free c. */
 void conn_timeout(synack_conn *c)
@@ -639,6 +710,9 @@ void conn_timeout(synack_conn *c)
 		break;
 	case CT_KEEPALIVE:
 		keepalive_timeout(c);
+		break;
+	case CT_TLP:
+		tlp_timeout(c);
 		break;
 	case CT_FINWAIT2:
 	case CT_TIMEWAIT:

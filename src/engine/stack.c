@@ -52,6 +52,7 @@ void synack_config_default(synack_config *cfg)
 	cfg->timewait_ms = DEFAULT_TIMEWAIT_MS;
 	cfg->fin_timeout_ms = DEFAULT_FIN_TIMEOUT_MS;
 	cfg->retries2 = DEFAULT_RETRIES2;
+	cfg->tail_loss_probe = true;
 	cfg->keepalive_time_ms = DEFAULT_KEEPALIVE_TIME_MS;
 	cfg->keepalive_intvl_ms = DEFAULT_KEEPALIVE_INTVL_MS;
 	cfg->keepalive_probes = DEFAULT_KEEPALIVE_PROBES;

@@ -114,6 +114,7 @@ typedef enum sv_kind {
 	SV_RMEM,
 	SV_WMEM,
 	SV_PORTS,
+	SV_TLP,
 } sv_kind;
 
 typedef struct sysctl_map {
@@ -123,6 +124,7 @@ typedef struct sysctl_map {
 } sysctl_map;
 
 #define CFG(f) offsetof(synack_config, f)
+#define LINUX_EARLY_RETRANS_TLP 3 /* tcp_early_retrans values from 3 on probe */
 
 static const sysctl_map sysctls[] = {
     {"net.ipv4.tcp_timestamps", SV_BOOL, CFG(timestamps)},
@@ -140,6 +142,7 @@ static const sysctl_map sysctls[] = {
     {"net.ipv4.tcp_rfc1337", SV_BOOL, CFG(rfc1337)},
     {"net.ipv4.tcp_syncookies", SV_U8, CFG(syncookies)},
     {"net.ipv4.tcp_fastopen", SV_U16, CFG(fastopen)},
+    {"net.ipv4.tcp_early_retrans", SV_TLP, CFG(tail_loss_probe)},
     {"net.ipv4.ip_default_ttl", SV_U8, CFG(default_ttl)},
     {"net.ipv4.tcp_rmem", SV_RMEM, 0},
     {"net.ipv4.tcp_wmem", SV_WMEM, 0},
@@ -204,6 +207,10 @@ static int sysctl_to_cfg(synack_config *cfg, const char *name, const char *value
 			break;
 		case SV_WMEM:
 			cfg->wmem_default = (uint32_t)v[1];
+			break;
+		case SV_TLP:
+			/* tcp_early_retrans: 3 (default) and 4 send loss probes. */
+			*(bool *)(base + m->off) = v[0] >= LINUX_EARLY_RETRANS_TLP;
 			break;
 		case SV_PORTS:
 			if (v[0] > UINT16_MAX || v[1] > UINT16_MAX || v[0] > v[1])
