@@ -1,7 +1,7 @@
 /* cc.c — the sending half's reaction to ACKs: congestion control (RFC 5681:
- * slow start, congestion avoidance), fast retransmit and NewReno recovery
- * (RFC 6582), and a SACK scoreboard (RFC 2018, RFC 6675) so that recovery
- * resends the holes the peer reports rather than what it already holds. */
+ * slow start, congestion avoidance), fast retransmit, and loss recovery:
+ * RFC 6675's pipe with a SACK scoreboard (RFC 2018) when SACK is on, NewReno
+ * (RFC 6582) when it is not. */
 #include "engine/internal.h"
 
 #define DUPACK_THRESHOLD 3 /* RFC 5681 3.2 */
@@ -148,17 +148,110 @@ static void grow(synack_conn *c, uint32_t acked_segs)
 	}
 }
 
+/* ---- RFC 6675: loss recovery with SACK -------------------------------------- */
+
+/* SACKed bytes above seq. */
+static uint32_t sacked_above(const synack_conn *c, uint32_t seq)
+{
+	uint32_t n = 0;
+
+	for (unsigned i = 0; i < c->sacked_count; i++)
+		if (seq_gt(c->sacked[i].end, seq))
+			n += c->sacked[i].end - seq_max(c->sacked[i].start, seq);
+	return n;
+}
+
+/* RFC 6675 IsLost: more than (DupThresh - 1) * SMSS bytes above it SACKed. */
+static bool is_lost(const synack_conn *c, uint32_t seq)
+{
+	return sacked_above(c, seq) > (DUPACK_THRESHOLD - 1) * (uint32_t)c->snd_mss;
+}
+
+/* RFC 6675 SetPipe, by runs: every hole (unSACKed bytes below the highest
+ * SACKed byte) counts once unless lost, once more if retransmitted; the
+ * unSACKed tail counts once. */
+static uint32_t pipe_bytes(const synack_conn *c)
+{
+	uint32_t pipe = 0, seq = c->snd_una;
+
+	for (unsigned i = 0; i <= c->sacked_count; i++) {
+		uint32_t end = i < c->sacked_count ? c->sacked[i].start : c->snd_max;
+		bool lost = i < c->sacked_count && is_lost(c, seq);
+		if (seq_lt(seq, end)) {
+			uint32_t rxt_end = seq_min(end, c->high_rxt);
+			if (!lost)
+				pipe += end - seq;
+			if (seq_lt(seq, rxt_end))
+				pipe += rxt_end - seq;
+		}
+		if (i < c->sacked_count)
+			seq = seq_max(seq, c->sacked[i].end);
+	}
+	return pipe;
+}
+
+/* RFC 6675 NextSeg rule (1): the first lost hole at or above HighRxt. */
+static bool next_lost_hole(const synack_conn *c, uint32_t *seq)
+{
+	uint32_t s = next_hole(c, seq_max(c->high_rxt, c->snd_una));
+
+	if (!c->sacked_count || !seq_lt(s, c->sacked[c->sacked_count - 1].end) || !is_lost(c, s))
+		return false;
+	*seq = s;
+	return true;
+}
+
+/* Sends one segment of new data when the peer's window has room (rule 2). */
+static bool send_new_segment(synack_conn *c)
+{
+	uint32_t before = c->snd_nxt, cwnd = c->cwnd;
+
+	if (!seq_lt(c->snd_nxt, c->snd_una + c->sndq.len))
+		return false;
+	c->cwnd = to_segs(c, c->snd_nxt - c->snd_una) + 1; /* exactly one more */
+	conn_output(c);
+	c->cwnd = cwnd;
+	return c->snd_nxt != before;
+}
+
+/* RFC 6675 5 (step C): send while the window exceeds the pipe. */
+static void sack_recovery_send(synack_conn *c)
+{
+	uint32_t window = c->cwnd * (uint32_t)c->snd_mss;
+
+	for (unsigned guard = 0; guard < c->cwnd + 1; guard++) {
+		uint32_t seq;
+		if (pipe_bytes(c) + c->snd_mss > window)
+			break;
+		if (next_lost_hole(c, &seq)) {
+			uint32_t end = next_sacked(c, seq);
+			conn_retransmit_at(c, seq);
+			c->high_rxt = seq_min(end, seq + c->snd_mss);
+		} else if (!send_new_segment(c)) {
+			break;
+		}
+	}
+}
+
 static void enter_recovery(synack_conn *c)
 {
 	uint32_t flight = to_segs(c, c->snd_max - c->snd_una);
 
-	/* RFC 6582 3.2 (step 2): one reduction per window of data. */
+	/* RFC 6582 3.2 (step 2) and RFC 6675 5: one reduction per window. */
 	c->ssthresh = flight / 2 > MIN_SSTHRESH ? flight / 2 : MIN_SSTHRESH;
-	c->cwnd = c->ssthresh + DUPACK_THRESHOLD;
 	c->recover = c->snd_max;
 	c->in_recovery = 1;
 	c->s->ctr.fast_retransmits++;
 	conn_retransmit_at(c, next_hole(c, c->snd_una));
+	if (c->neg & NEG_SACK) {
+		/* RFC 6675 5 (steps 4.2-4.4): cwnd = ssthresh, the first hole
+		 * resent; the pipe decides what follows. */
+		c->cwnd = c->ssthresh;
+		c->high_rxt = seq_min(next_sacked(c, c->snd_una), c->snd_una + c->snd_mss);
+		sack_recovery_send(c);
+	} else {
+		c->cwnd = c->ssthresh + DUPACK_THRESHOLD; /* NewReno's inflation */
+	}
 	conn_rearm_rto(c);
 }
 
@@ -186,11 +279,13 @@ void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, uint32_t
 			c->dupacks = 0;
 			grow(c, acked_segs);
 		} else if (seq_geq(c->snd_una, c->recover)) {
-			/* RFC 6582 3.2 (step 6): a full acknowledgment. */
+			/* RFC 6582 3.2 (step 6), RFC 6675 5: a full acknowledgment. */
 			uint32_t flight = to_segs(c, c->snd_max - c->snd_una) + 1;
 			c->cwnd = c->ssthresh < flight ? c->ssthresh : flight;
 			c->in_recovery = 0;
 			c->dupacks = 0;
+		} else if (c->neg & NEG_SACK) {
+			sack_recovery_send(c); /* RFC 6675 5 (step C) */
 		} else {
 			/* Step 5: a partial acknowledgment; resend the next hole
 			 * and deflate by what left the network. */
@@ -202,7 +297,9 @@ void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, uint32_t
 	if (!is_dupack(c, seg, prior_una, window_changed, prior_sacked))
 		return;
 	c->dupacks++;
-	if (c->in_recovery)
+	if (c->in_recovery && (c->neg & NEG_SACK))
+		sack_recovery_send(c);
+	else if (c->in_recovery)
 		c->cwnd++; /* step 4: each duplicate means a segment left */
 	else if (c->dupacks == DUPACK_THRESHOLD && seq_geq(c->snd_una, c->recover))
 		enter_recovery(c);

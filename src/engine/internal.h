@@ -286,6 +286,7 @@ struct synack_conn {
 	uint32_t cwnd_cnt;      /* ACKed segments toward the next cwnd step */
 	uint32_t recover;       /* SND.MAX when fast recovery began */
 	uint32_t tlp_high_seq;  /* SND.MAX when a loss probe went out, 0: none */
+	uint32_t high_rxt;      /* RFC 6675 HighRxt: end of the last hole resent */
 	uint8_t dupacks;
 	uint8_t in_recovery;
 	uint8_t sacked_count;

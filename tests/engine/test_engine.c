@@ -819,6 +819,50 @@ static void test_fastopen_syn_data_lost_falls_back(void **state)
 	pair_free(&p);
 }
 
+static void test_sack_recovery_resends_every_hole(void **state)
+{
+	pair p;
+	synack_conn *c, *sc;
+	static uint8_t data[10 * 1448], sink[sizeof data];
+	uint8_t pkt[MAX_PKT];
+	uint32_t holes[2] = {0, 0}, resent = 0;
+	ssize_t n;
+	wire_seg seg;
+	synack_info ci;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	c = connect_accept(&p, &sc);
+	synack_conn_info(c, &ci);
+	assert_int_equal(synack_send(c, data, sizeof data, p.now), (ssize_t)sizeof data);
+	/* Ten segments; the second and the fifth are lost. */
+	for (int i = 0; (n = synack_output(p.cli, pkt, sizeof pkt)) > 0; i++) {
+		assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+		if (i == 1 || i == 4) {
+			holes[i == 4] = seg.seq;
+			continue;
+		}
+		synack_input(p.srv, pkt, (size_t)n, p.now);
+	}
+	/* The server's duplicate ACKs carry SACK blocks; with no time passing
+	 * (no RTO), the client must resend both holes (RFC 6675), not one per
+	 * round trip as NewReno would. */
+	while ((n = synack_output(p.srv, pkt, sizeof pkt)) > 0)
+		synack_input(p.cli, pkt, (size_t)n, p.now);
+	while ((n = synack_output(p.cli, pkt, sizeof pkt)) > 0) {
+		assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+		if (seg.payload_len && (seg.seq == holes[0] || seg.seq == holes[1]))
+			resent |= seg.seq == holes[0] ? 1 : 2;
+		synack_input(p.srv, pkt, (size_t)n, p.now);
+	}
+	assert_int_equal(resent, 3);
+	pump(&p);
+	assert_int_equal(synack_recv(sc, sink, sizeof sink, p.now), (ssize_t)sizeof sink);
+	assert_memory_equal(sink, data, sizeof data);
+	assert_int_equal(synack_stack_counters(p.cli)->fast_retransmits, 1);
+	pair_free(&p);
+}
+
 static void test_defer_accept(void **state)
 {
 	pair p;
@@ -906,6 +950,7 @@ int main(void)
 		cmocka_unit_test(test_fastopen),
 		cmocka_unit_test(test_fastopen_bad_cookie_falls_back),
 		cmocka_unit_test(test_fastopen_syn_data_lost_falls_back),
+		cmocka_unit_test(test_sack_recovery_resends_every_hole),
 		cmocka_unit_test(test_defer_accept),
 		cmocka_unit_test(test_per_source_limit),
 	};
