@@ -284,40 +284,37 @@ void pool_put(pool *p, void *block)
 
 /* ---- events ---------------------------------------------------------------- */
 
-void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
-                 int error)
+static void emit(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
+                 synack_state from, synack_state to, int error)
 {
 	synack_event ev;
 
-	if (!s->cfg.on_event)
-		return;
 	memset(&ev, 0, sizeof ev);
 	ev.type = type;
 	ev.time = s->now;
 	ev.conn = c;
 	ev.listener = l;
+	ev.old_state = from;
+	ev.new_state = to;
 	ev.error = error;
-	if (c)
-		ev.old_state = ev.new_state = (synack_state)c->state;
 	s->cfg.on_event(s->cfg.event_ctx, &ev);
+}
+
+void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
+                 int error)
+{
+	synack_state st = c ? (synack_state)c->state : SYNACK_CLOSED;
+
+	if (s->cfg.on_event)
+		emit(s, type, c, l, st, st, error);
 }
 
 /* A state change; c is NULL for a SYN-queue request (it has no block). */
 void stack_state_event(synack_stack *s, synack_conn *c, synack_listener *l, synack_state from,
                        synack_state to)
 {
-	synack_event ev;
-
-	if (!s->cfg.on_event)
-		return;
-	memset(&ev, 0, sizeof ev);
-	ev.type = SYNACK_EV_STATE;
-	ev.time = s->now;
-	ev.conn = c;
-	ev.listener = l;
-	ev.old_state = from;
-	ev.new_state = to;
-	s->cfg.on_event(s->cfg.event_ctx, &ev);
+	if (s->cfg.on_event)
+		emit(s, SYNACK_EV_STATE, c, l, from, to, 0);
 }
 
 /* ---- the output queue ------------------------------------------------------- */
