@@ -170,6 +170,8 @@ typedef void (*synack_event_fn)(void *ctx, const synack_event *ev);
 	X(drop_icmp_unmatched, "ICMP quoting no segment in flight (RFC 5927)") \
 	X(keepalive_probes, "keepalive probes sent")                           \
 	X(tail_loss_probes, "tail loss probes sent (RFC 8985 7)")             \
+	X(ecn_ce_received, "data segments marked CE (RFC 3168)")               \
+	X(ecn_reductions, "window reductions for ECN-Echo")                   \
 	X(drop_no_memory, "no connection or request block available")         \
 	X(rst_sent, "RST segments sent")                                       \
 	X(challenge_acks, "challenge ACKs sent (RFC 5961)")                    \
@@ -238,6 +240,7 @@ typedef struct synack_config {
 	uint8_t syncookies;        /* SYNACK_SYNCOOKIES_AUTO (tcp_syncookies=1) */
 	uint16_t max_syn_per_source; /* half-open requests per source address; 0: no limit */
 	uint16_t fastopen;         /* SYNACK_FASTOPEN_* bits, as tcp_fastopen: 1 (client) */
+	uint8_t ecn;               /* SYNACK_ECN_*, as tcp_ecn: 2 (accept when asked) */
 
 	/* RFC 5961 limits. */
 	uint32_t challenge_ack_limit;  /* per stack per second, randomised in [L/2, 3L/2): 1000 */
@@ -264,6 +267,11 @@ typedef struct synack_config {
 #define SYNACK_SYNCOOKIES_NEVER 0
 #define SYNACK_SYNCOOKIES_AUTO 1   /* only when a SYN queue is full */
 #define SYNACK_SYNCOOKIES_ALWAYS 2
+
+/* Explicit Congestion Notification (RFC 3168), as Linux's tcp_ecn. */
+#define SYNACK_ECN_OFF 0
+#define SYNACK_ECN_ON 1     /* ask for it in our SYNs, accept it in others' */
+#define SYNACK_ECN_ACCEPT 2 /* accept it when a SYN asks (Linux's default) */
 
 /* TCP Fast Open (RFC 7413), Linux's tcp_fastopen bits. A listener also
  * needs synack_conn_opts.fastopen_qlen (the TCP_FASTOPEN socket option). */
@@ -482,6 +490,7 @@ typedef struct synack_info {
 	int8_t rcv_wscale;   /* our shift, -1 when scaling is off */
 	bool sack;
 	bool timestamps;
+	bool ecn;            /* RFC 3168 negotiated */
 	bool passive;        /* accepted from a listener */
 	uint32_t rtt_us, rttvar_us, rto_us;
 	uint32_t backoff;        /* current consecutive retransmissions */

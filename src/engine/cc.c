@@ -317,3 +317,22 @@ void cc_on_rto(synack_conn *c)
 	c->dupacks = 0;
 	c->recover = c->snd_max;
 }
+
+/* RFC 3168 6.1.2: an ECN-Echo halves the window as a loss would, once per
+ * window of data, and our next new segment says CWR. */
+void cc_on_ecn_echo(synack_conn *c, const wire_seg *seg)
+{
+	/* Linux holds its CWR state until data above the reduction point is
+	 * acknowledged: only then has our CWR surely reached the receiver. */
+	if ((c->ecn_flags & ECN_IN_CWR) && seq_gt(c->snd_una, c->ecn_cwr_seq))
+		c->ecn_flags &= (uint8_t)~ECN_IN_CWR;
+	if (!(c->neg & NEG_ECN) || !(seg->flags & WIRE_ECE) || (seg->flags & WIRE_SYN) ||
+	    c->in_recovery || (c->ecn_flags & ECN_IN_CWR))
+		return;
+	c->ssthresh = c->cwnd / 2 > MIN_SSTHRESH ? c->cwnd / 2 : MIN_SSTHRESH;
+	c->cwnd = c->ssthresh;
+	c->cwnd_cnt = 0;
+	c->ecn_cwr_seq = c->snd_max;
+	c->ecn_flags |= ECN_CWR_PENDING | ECN_IN_CWR;
+	c->s->ctr.ecn_reductions++;
+}

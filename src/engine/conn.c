@@ -347,7 +347,8 @@ static int conn_open(synack_stack *s, const synack_addr *local, const synack_add
 		return -ENOBUFS;
 	c->flags |= CF_USER;
 	c->neg = (uint8_t)((s->cfg.sack ? NEG_SACK : 0) | (s->cfg.timestamps ? NEG_TS : 0) |
-	                   (s->cfg.window_scaling ? NEG_WSCALE : 0));
+	                   (s->cfg.window_scaling ? NEG_WSCALE : 0) |
+	                   (s->cfg.ecn == SYNACK_ECN_ON ? NEG_ECN : 0));
 	conn_apply_opts(c, opts);
 	isn_for(s, &t, &c->iss, &c->ts_off);
 	c->snd_una = c->iss;
@@ -607,6 +608,7 @@ void synack_conn_info(const synack_conn *c, synack_info *info)
 	info->rcv_wscale = c->rcv_wscale;
 	info->sack = c->neg & NEG_SACK;
 	info->timestamps = c->neg & NEG_TS;
+	info->ecn = c->neg & NEG_ECN;
 	info->passive = c->flags & CF_PASSIVE;
 	info->rtt_us = c->srtt_us;
 	info->rttvar_us = c->rttvar_us;

@@ -7,7 +7,7 @@
  * t counts minutes; a cookie is good for two. The MAC is keyed SipHash-2-4
  * (libsodium) under the stack's secret, with t in its input, which gives each
  * minute its own key. When the SYN carries timestamps, the options SYN
- * cookies cannot hold (window scale, SACK-permitted) ride in the low six bits
+ * cookies cannot hold (window scale, SACK-permitted, ECN) ride in the low six bits
  * of our TS val and come back in the ACK's TS ecr, as Linux does. */
 #include <sodium.h>
 
@@ -24,6 +24,7 @@
 #define TS_OPT_MASK ((1u << TS_OPT_BITS) - 1)
 #define TS_OPT_WSCALE_MASK 0xfu   /* 0xf: no window scaling */
 #define TS_OPT_SACK 0x10u
+#define TS_OPT_ECN 0x20u
 
 /* MSS values a cookie can stand for (Linux's msstab and msstab6). */
 static const uint16_t msstab_v4[] = {536, 1300, 1440, 1460};
@@ -91,6 +92,8 @@ uint32_t cookie_ts_val(uint32_t now_ts, uint8_t neg, uint8_t peer_wscale)
 
 	if (neg & NEG_SACK)
 		opts |= TS_OPT_SACK;
+	if (neg & NEG_ECN)
+		opts |= TS_OPT_ECN;
 	ts = (now_ts & ~TS_OPT_MASK) | opts;
 	if (seq_gt(ts, now_ts))
 		ts -= 1u << TS_OPT_BITS;
@@ -139,6 +142,8 @@ bool cookie_check(synack_stack *s, synack_listener *l, const wire_seg *seg, cons
 		r->ts_recent = seg->opts.ts_val;
 		if ((opts & TS_OPT_SACK) && s->cfg.sack)
 			r->neg |= NEG_SACK;
+		if ((opts & TS_OPT_ECN) && s->cfg.ecn != SYNACK_ECN_OFF)
+			r->neg |= NEG_ECN;
 		if ((opts & TS_OPT_WSCALE_MASK) != TS_OPT_WSCALE_MASK && s->cfg.window_scaling) {
 			r->neg |= NEG_WSCALE;
 			r->snd_wscale = (uint8_t)(opts & TS_OPT_WSCALE_MASK);

@@ -58,6 +58,12 @@ static void rtt_from_ack(synack_conn *c, const wire_seg *seg)
 static void take_peer_options(synack_conn *c, const wire_seg *seg)
 {
 	const wire_opts *o = &seg->opts;
+	uint8_t ecn = seg->flags & (WIRE_ECE | WIRE_CWR);
+
+	/* RFC 3168 6.1.1: a SYN-ACK agrees with ECE alone; a crossing SYN
+	 * (simultaneous open) with both. */
+	if (ecn != ((seg->flags & WIRE_ACK) ? WIRE_ECE : (WIRE_ECE | WIRE_CWR)))
+		c->neg &= (uint8_t)~NEG_ECN;
 
 	if (!(o->present & WIRE_HAS_SACKOK))
 		c->neg &= (uint8_t)~NEG_SACK;
@@ -353,6 +359,7 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 	}
 	window_changed = update_window(c, seg);
 	cc_on_ack(c, seg, prior_una, c->snd_una - prior_una, window_changed);
+	cc_on_ecn_echo(c, seg);
 	switch (c->state) {
 	case SYNACK_FIN_WAIT_1:
 		if (fin_acked(c)) {
@@ -460,13 +467,29 @@ static void store_ts_recent(synack_conn *c, const wire_seg *seg)
 	}
 }
 
+/* RFC 3168 6.1.3: a CE mark on data means ECE on our segments until the
+ * peer's CWR says it reacted. Returns true for a new CE mark. */
+static bool ecn_input(synack_conn *c, const wire_seg *seg)
+{
+	if (!(c->neg & NEG_ECN))
+		return false;
+	if (seg->flags & WIRE_CWR)
+		c->ecn_flags &= (uint8_t)~ECN_ECE_PENDING;
+	if (seg->payload_len && (seg->tos & IP_ECN_MASK) == IP_ECN_CE) {
+		c->s->ctr.ecn_ce_received++;
+		c->ecn_flags |= ECN_ECE_PENDING;
+		return true;
+	}
+	return false;
+}
+
 /* RFC 9293 3.10.7.4 for SYN-RECEIVED and the synchronized states. */
 void conn_input(synack_conn *c, const wire_seg *seg)
 {
 	synack_stack *s = c->s;
 	uint64_t sent_before;
 	enum ack_need need, fin_need;
-	bool reset = false;
+	bool reset = false, ce;
 
 	/* RFC 7323 5.3: PAWS, before the sequence check. A reset passes. */
 	if (!(seg->flags & WIRE_RST) && paws_reject(c, seg)) {
@@ -506,6 +529,7 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 		return;
 	}
 	store_ts_recent(c, seg);
+	ce = ecn_input(c, seg);
 	/* Fifth: ACK. */
 	if (!check_ack(c, seg))
 		return;
@@ -518,6 +542,8 @@ void conn_input(synack_conn *c, const wire_seg *seg)
 	fin_need = take_fin(c, seg);
 	if (fin_need > need)
 		need = fin_need;
+	if (ce && need)
+		need = ACK_NOW; /* Linux ACKs a CE mark at once */
 	/* Data we send carries the ACK; otherwise the ACK policy decides. */
 	sent_before = s->ctr.out_packets + s->out_len;
 	conn_output(c);

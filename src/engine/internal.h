@@ -153,6 +153,7 @@ struct synack_listener {
 #define NEG_SACK 0x01
 #define NEG_TS 0x02
 #define NEG_WSCALE 0x04
+#define NEG_ECN 0x08
 
 /* A SYN-queue entry: only what is needed to answer the SYN and to build the
  * connection when the final ACK arrives (RFC 9293 SYN-RECEIVED, Linux's
@@ -297,6 +298,8 @@ struct synack_conn {
 	uint8_t ka_cnt, ka_probes;
 	synack_time last_heard; /* last segment from the peer */
 	int soft_error;         /* ICMP error kept for a later timeout (Linux sk_err_soft) */
+	uint8_t ecn_flags;      /* ECN_* */
+	uint32_t ecn_cwr_seq;   /* SND.MAX at the last ECN reduction */
 	uint8_t tfo;            /* TFO_* */
 	uint16_t tfo_syn_len;   /* data bytes our SYN carried */
 
@@ -320,6 +323,17 @@ typedef struct tw_entry {
 	uint8_t neg;
 	int8_t rcv_wscale;
 } tw_entry;
+
+/* ECN state of a connection (conn->ecn_flags), RFC 3168 6.1. */
+#define ECN_ECE_PENDING 0x01 /* CE seen: ECE on our segments until a CWR */
+#define ECN_CWR_PENDING 0x02 /* we reduced: CWR on our next new data */
+#define ECN_IN_CWR 0x04      /* reduced for ECE; no more until past ecn_cwr_seq */
+
+/* send_raw: mark the IP header ECT(0) (RFC 3168 5). */
+#define TX_ECT 0x100
+#define IP_ECN_MASK 0x03
+#define IP_ECN_ECT0 0x02
+#define IP_ECN_CE 0x03
 
 /* Fast Open state of a connection (conn->tfo). */
 #define TFO_CLIENT 0x01  /* connect with data: ask for or use a cookie */
@@ -492,6 +506,7 @@ void ring_write_at(ring *r, uint32_t off, const uint8_t *data, uint32_t len);
 void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, uint32_t acked_bytes,
                bool window_changed);
 void cc_on_rto(synack_conn *c);
+void cc_on_ecn_echo(synack_conn *c, const wire_seg *seg);
 void cc_sack_update(synack_conn *c, const wire_seg *seg);
 uint32_t cc_sacked_end(const synack_conn *c, uint32_t seq);
 void conn_retransmit_at(synack_conn *c, uint32_t seq);
@@ -510,7 +525,7 @@ uint8_t wscale_for(uint32_t space);
 uint16_t syn_window(uint32_t space, uint16_t mss);
 size_t syn_options(uint8_t *p, uint8_t neg, uint16_t mss, uint8_t wscale, uint32_t ts_val,
                    uint32_t ts_ecr);
-void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8_t flags,
+void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, unsigned flags,
               uint16_t win, const uint8_t *opt, size_t opt_len, const uint8_t *data, uint32_t len);
 void send_reset_for(synack_stack *s, const wire_seg *seg, const tuple *t);
 void conn_send_syn(synack_conn *c);

@@ -179,7 +179,8 @@ static void send_synack_ts(synack_stack *s, request *r, uint32_t ts_val)
 		r->fo = 0;
 	}
 	r->synack_time = s->now;
-	send_raw(s, &r->node.t, r->iss, r->irs + 1, WIRE_SYN | WIRE_ACK,
+	send_raw(s, &r->node.t, r->iss, r->irs + 1,
+	         WIRE_SYN | WIRE_ACK | ((r->neg & NEG_ECN) ? WIRE_ECE : 0),
 	         syn_window(wnd_space, win_mss), opt, n, NULL, 0);
 }
 
@@ -228,6 +229,9 @@ static void request_from_syn(synack_stack *s, synack_listener *l, request *r, co
 	r->irs = seg->seq;
 	isn_for(s, t, &r->iss, &r->ts_off);
 	r->neg = negotiate(s, &seg->opts);
+	/* RFC 3168 6.1.1: an ECN-setup SYN has both ECE and CWR. */
+	if (s->cfg.ecn != SYNACK_ECN_OFF && (seg->flags & (WIRE_ECE | WIRE_CWR)) == (WIRE_ECE | WIRE_CWR))
+		r->neg |= NEG_ECN;
 	r->peer_mss = (seg->opts.present & WIRE_HAS_MSS) ? seg->opts.mss : 0;
 	r->win = seg->win;
 	r->ts_recent = seg->opts.ts_val;

@@ -65,7 +65,7 @@ size_t syn_options(uint8_t *p, uint8_t neg, uint16_t mss, uint8_t wscale, uint32
 	return n;
 }
 
-void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8_t flags,
+void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, unsigned flags,
               uint16_t win, const uint8_t *opt, size_t opt_len, const uint8_t *data, uint32_t len)
 {
 	wire_seg seg; /* only the fields wire_build reads are set: no memset per packet */
@@ -76,7 +76,7 @@ void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8
 		return;
 	seg.family = t->family;
 	seg.ttl = s->cfg.default_ttl;
-	seg.tos = 0;
+	seg.tos = (flags & TX_ECT) ? IP_ECN_ECT0 : 0;
 	seg.ip_id = 0;
 	seg.df = true; /* path MTU discovery, as Linux does for TCP */
 	seg.urg = 0;
@@ -86,7 +86,7 @@ void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, uint8
 	seg.dport = t->rport;
 	seg.seq = seq;
 	seg.ack = (flags & WIRE_ACK) ? ack : 0;
-	seg.flags = flags;
+	seg.flags = (uint8_t)flags;
 	seg.win = win;
 	seg.opt = opt;
 	seg.opt_len = (uint8_t)opt_len;
@@ -152,6 +152,25 @@ static size_t conn_options(const synack_conn *c, uint8_t *opt)
 	return n;
 }
 
+/* RFC 3168 6.1: new data goes ECT(0) (never a retransmission, 6.1.5); ECE
+ * on everything while we owe the peer an echo; CWR on the first new data
+ * after we reduced. */
+static unsigned ecn_flags(synack_conn *c, uint32_t seq, uint32_t len, unsigned flags)
+{
+	if (!(c->neg & NEG_ECN))
+		return flags;
+	if (c->ecn_flags & ECN_ECE_PENDING)
+		flags |= WIRE_ECE;
+	if (len && !seq_lt(seq, c->snd_max)) {
+		flags |= TX_ECT;
+		if (c->ecn_flags & ECN_CWR_PENDING) {
+			flags |= WIRE_CWR;
+			c->ecn_flags &= (uint8_t)~ECN_CWR_PENDING;
+		}
+	}
+	return flags;
+}
+
 /* Sends one segment of a synchronized connection: ACK always set, TS when
  * negotiated, payload taken from the send queue at seq. */
 void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
@@ -165,8 +184,8 @@ void conn_xmit(synack_conn *c, uint32_t seq, uint8_t flags, uint32_t len)
 		ring_peek(&c->sndq, seq - c->snd_una, s->scratch, len);
 	bool had_delack = c->delack_at != 0;
 
-	send_raw(s, &c->node.t, seq, c->rcv_nxt, (uint8_t)(flags | WIRE_ACK), conn_window_field(c), opt, n,
-	         len ? s->scratch : NULL, len);
+	send_raw(s, &c->node.t, seq, c->rcv_nxt, ecn_flags(c, seq, len, flags) | WIRE_ACK,
+	         conn_window_field(c), opt, n, len ? s->scratch : NULL, len);
 	rcv_ack_sent(c); /* this segment carries the ACK a timer may have waited for */
 	if (had_delack)
 		conn_timer_sync(c);
@@ -206,6 +225,19 @@ static size_t syn_fastopen(synack_conn *c, uint8_t *opt, size_t n, uint32_t *dat
 	return n;
 }
 
+/* RFC 3168 6.1.1: an ECN-setup SYN carries ECE and CWR, its SYN-ACK ECE
+ * alone. Like Linux (tcp_ecn_fallback), a retransmitted SYN asks no more. */
+static unsigned syn_flags(const synack_conn *c, bool synack)
+{
+	unsigned flags = synack ? WIRE_SYN | WIRE_ACK : WIRE_SYN;
+
+	if ((c->neg & NEG_ECN) && synack)
+		flags |= WIRE_ECE;
+	else if ((c->neg & NEG_ECN) && !c->syn_retrans)
+		flags |= WIRE_ECE | WIRE_CWR;
+	return flags;
+}
+
 /* Our SYN, or our SYN-ACK in a simultaneous open (same ISN, RFC 9293 3.5)
  * or for a Fast Open child (acknowledging the SYN's data). */
 void conn_send_syn(synack_conn *c)
@@ -230,7 +262,7 @@ void conn_send_syn(synack_conn *c)
 		c->snd_nxt = c->iss + 1;
 	}
 	c->rcv_adv = c->rcv_nxt + win;
-	send_raw(s, &c->node.t, c->iss, c->rcv_nxt, synack ? WIRE_SYN | WIRE_ACK : WIRE_SYN, win, opt, n,
+	send_raw(s, &c->node.t, c->iss, c->rcv_nxt, syn_flags(c, synack), win, opt, n,
 	         data_len ? s->scratch : NULL, data_len);
 }
 

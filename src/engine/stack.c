@@ -60,6 +60,7 @@ void synack_config_default(synack_config *cfg)
 	cfg->somaxconn = DEFAULT_SOMAXCONN;
 	cfg->syncookies = SYNACK_SYNCOOKIES_AUTO;
 	cfg->fastopen = SYNACK_FASTOPEN_CLIENT;
+	cfg->ecn = SYNACK_ECN_ACCEPT;
 	cfg->challenge_ack_limit = DEFAULT_CHALLENGE_LIMIT;
 	cfg->invalid_ratelimit_ms = DEFAULT_INVALID_RATELIMIT_MS;
 	cfg->out_queue = DEFAULT_OUT_QUEUE;
@@ -99,7 +100,7 @@ static int config_check(const synack_config *c)
 	    c->rto_initial_ms < c->rto_min_ms || c->rto_max_ms < c->rto_initial_ms ||
 	    c->out_queue == 0 || c->ephemeral_low == 0 || c->ephemeral_low > c->ephemeral_high ||
 	    c->rmem_default == 0 || c->wmem_default == 0 || c->rmem_max < c->rmem_default ||
-	    c->syncookies > SYNACK_SYNCOOKIES_ALWAYS)
+	    c->syncookies > SYNACK_SYNCOOKIES_ALWAYS || c->ecn > SYNACK_ECN_ACCEPT)
 		return -EINVAL;
 	return 0;
 }

@@ -141,6 +141,7 @@ static const sysctl_map sysctls[] = {
     {"net.ipv4.tcp_invalid_ratelimit", SV_MS, CFG(invalid_ratelimit_ms)},
     {"net.ipv4.tcp_rfc1337", SV_BOOL, CFG(rfc1337)},
     {"net.ipv4.tcp_syncookies", SV_U8, CFG(syncookies)},
+    {"net.ipv4.tcp_ecn", SV_U8, CFG(ecn)},
     {"net.ipv4.tcp_fastopen", SV_U16, CFG(fastopen)},
     {"net.ipv4.tcp_early_retrans", SV_TLP, CFG(tail_loss_probe)},
     {"net.ipv4.ip_default_ttl", SV_U8, CFG(default_ttl)},
@@ -232,7 +233,6 @@ static const struct {
 	unsigned long ok_value;
 } unmodelled[] = {
     {"net.ipv4.tcp_abort_on_overflow", ~0UL, 0},   /* full accept queue: drop */
-    {"net.ipv4.tcp_ecn", 0x1, 0},		   /* 1: ECN in our SYN */
     {"net.ipv4.tcp_syn_linear_timeouts", ~0UL, 0}, /* classic doubling only */
 };
 

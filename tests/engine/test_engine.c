@@ -863,6 +863,91 @@ static void test_sack_recovery_resends_every_hole(void **state)
 	pair_free(&p);
 }
 
+/* Marks an IPv4 packet Congestion Experienced, as a router would. */
+static void mark_ce(uint8_t *pkt)
+{
+	pkt[1] |= 0x03;
+	wire_set16(pkt + 10, 0);
+	wire_set16(pkt + 10, wire_csum_fold(wire_csum_add(0, pkt, 20)));
+}
+
+static void test_ecn_echo_and_cwr(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn *c, *sc;
+	static uint8_t data[4 * 1448], sink[sizeof data];
+	uint8_t pkt[MAX_PKT];
+	wire_seg seg;
+	synack_info ci, si;
+	ssize_t n;
+	bool marked = false, saw_ece = false, saw_cwr = false;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.ecn = SYNACK_ECN_ON;
+	pair_setup(&p, &cfg);
+	c = connect_accept(&p, &sc);
+	synack_conn_info(c, &ci);
+	synack_conn_info(sc, &si);
+	assert_true(ci.ecn && si.ecn);
+	/* New data goes ECT(0); a router marks the first segment CE. */
+	assert_int_equal(synack_send(c, data, sizeof data, p.now), (ssize_t)sizeof data);
+	while ((n = synack_output(p.cli, pkt, sizeof pkt)) > 0) {
+		assert_int_equal(pkt[1] & 0x03, 0x02);
+		if (!marked) {
+			mark_ce(pkt);
+			marked = true;
+		}
+		synack_input(p.srv, pkt, (size_t)n, p.now);
+	}
+	/* The receiver echoes ECE until it sees CWR. */
+	while ((n = synack_output(p.srv, pkt, sizeof pkt)) > 0) {
+		assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+		saw_ece |= (seg.flags & WIRE_ECE) != 0;
+		synack_input(p.cli, pkt, (size_t)n, p.now);
+	}
+	assert_true(saw_ece);
+	assert_int_equal(synack_stack_counters(p.cli)->ecn_reductions, 1);
+	/* The sender halved its window and says CWR on its next new data. */
+	assert_int_equal(synack_send(c, "more", 4, p.now), 4);
+	while ((n = synack_output(p.cli, pkt, sizeof pkt)) > 0) {
+		assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+		saw_cwr |= (seg.flags & WIRE_CWR) != 0;
+		synack_input(p.srv, pkt, (size_t)n, p.now);
+	}
+	assert_true(saw_cwr);
+	while ((n = synack_output(p.srv, pkt, sizeof pkt)) > 0) {
+		assert_int_equal(wire_parse(pkt, (size_t)n, 0, &seg), WIRE_OK);
+		assert_false(seg.flags & WIRE_ECE);
+		synack_input(p.cli, pkt, (size_t)n, p.now);
+	}
+	pump(&p);
+	assert_int_equal(synack_recv(sc, sink, sizeof sink, p.now), (ssize_t)sizeof sink);
+	pair_free(&p);
+}
+
+static void test_ecn_through_a_syn_cookie(void **state)
+{
+	pair p;
+	synack_config cfg;
+	synack_conn *c, *sc;
+	synack_info si;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.ecn = SYNACK_ECN_ON;
+	cfg.syncookies = SYNACK_SYNCOOKIES_ALWAYS;
+	pair_setup(&p, &cfg);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+	pump(&p);
+	assert_int_equal(synack_accept(p.lst, &sc), 0);
+	synack_conn_info(sc, &si);
+	assert_true(si.ecn && si.sack && si.timestamps);
+	assert_int_equal(synack_stack_counters(p.srv)->syncookies_recv, 1);
+	pair_free(&p);
+}
+
 static void test_defer_accept(void **state)
 {
 	pair p;
@@ -951,6 +1036,8 @@ int main(void)
 		cmocka_unit_test(test_fastopen_bad_cookie_falls_back),
 		cmocka_unit_test(test_fastopen_syn_data_lost_falls_back),
 		cmocka_unit_test(test_sack_recovery_resends_every_hole),
+		cmocka_unit_test(test_ecn_echo_and_cwr),
+		cmocka_unit_test(test_ecn_through_a_syn_cookie),
 		cmocka_unit_test(test_defer_accept),
 		cmocka_unit_test(test_per_source_limit),
 	};

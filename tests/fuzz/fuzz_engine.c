@@ -87,10 +87,11 @@ static void pump(world *w)
 }
 
 /* The input's first byte picks the stack's modes: SYN cookies (never,
- * auto, always), Fast Open server, RFC 1337, per-source limit. */
+ * auto, always), Fast Open server, RFC 1337, per-source limit, ECN. */
 #define MODE_FASTOPEN 0x04
 #define MODE_RFC1337 0x08
 #define MODE_PER_SOURCE 0x10
+#define MODE_ECN 0x20
 #define COOKIE_MODES 3
 
 static bool setup(world *w, uint8_t mode)
@@ -106,6 +107,7 @@ static bool setup(world *w, uint8_t mode)
 		cfg.fastopen = SYNACK_FASTOPEN_CLIENT | SYNACK_FASTOPEN_SERVER | SYNACK_FASTOPEN_NO_COOKIE;
 	cfg.rfc1337 = (mode & MODE_RFC1337) != 0;
 	cfg.max_syn_per_source = (mode & MODE_PER_SOURCE) ? 2 : 0;
+	cfg.ecn = (mode & MODE_ECN) ? SYNACK_ECN_ON : SYNACK_ECN_ACCEPT;
 	w->now = SYNACK_SEC;
 	if (synack_stack_new(&cfg, &w->cli) || synack_stack_new(&cfg, &w->srv))
 		return false;
