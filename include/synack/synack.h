@@ -249,7 +249,7 @@ typedef struct synack_config {
 
 	/* Resources. */
 	uint32_t max_connections; /* 0: no limit besides memory */
-	uint32_t out_queue;       /* packets waiting for synack_output: 1024 */
+	uint32_t out_queue;       /* packets waiting for synack_output: 512 (rounded up to a power of two) */
 	uint16_t ephemeral_low, ephemeral_high; /* 32768..60999 (ip_local_port_range) */
 
 	/* Caller hooks. NULL means the default: libsodium's randombytes_buf,

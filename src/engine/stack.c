@@ -142,7 +142,10 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out)
 	s->tw_pool.block_size = sizeof(tw_entry);
 	dlist_init(&s->timewait);
 	dlist_init(&s->tx_pending);
-	s->out_cap = c.out_queue;
+	/* A power of two, so that ring positions are a mask, not a division. */
+	s->out_cap = 1;
+	while (s->out_cap < c.out_queue && s->out_cap < (UINT32_MAX >> 1) + 1)
+		s->out_cap <<= 1;
 	s->out_slot_size = (uint32_t)c.mtu + OUT_SLOT_SLACK;
 	s->out = stack_alloc(s, s->out_cap * sizeof *s->out);
 	s->out_mem = stack_alloc(s, (size_t)s->out_cap * s->out_slot_size);
@@ -326,12 +329,12 @@ uint8_t *out_reserve(synack_stack *s)
 		s->ctr.out_dropped++;
 		return NULL;
 	}
-	return s->out[(s->out_head + s->out_len) % s->out_cap].data;
+	return s->out[(s->out_head + s->out_len) & (s->out_cap - 1)].data;
 }
 
 void out_commit(synack_stack *s, size_t len)
 {
-	s->out[(s->out_head + s->out_len) % s->out_cap].len = (uint16_t)len;
+	s->out[(s->out_head + s->out_len) & (s->out_cap - 1)].len = (uint16_t)len;
 	s->out_len++;
 }
 
@@ -358,7 +361,7 @@ ssize_t synack_output(synack_stack *s, uint8_t *buf, size_t cap)
 	if (slot->len > cap)
 		return -EMSGSIZE;
 	memcpy(buf, slot->data, slot->len);
-	s->out_head = (s->out_head + 1) % s->out_cap;
+	s->out_head = (s->out_head + 1) & (s->out_cap - 1);
 	/* An empty queue starts again at its first slot, which stays in cache,
 	 * instead of walking the whole ring. */
 	if (--s->out_len == 0)

@@ -82,16 +82,15 @@ uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t)
 	return (uint32_t)siphash13_words(key, w, 2);
 }
 
+/* wire_parse leaves an IPv4 address zero-padded to 16 bytes, so fixed-size
+ * copies fill the whole tuple without a memset on every packet. */
 void tuple_from_seg(tuple *t, const wire_seg *seg)
 {
-	size_t alen = seg->family == SYNACK_AF_INET6 ? 16 : 4;
-
-	memset(t, 0, sizeof *t);
 	t->family = seg->family;
 	t->lport = seg->dport;
 	t->rport = seg->sport;
-	memcpy(t->laddr, seg->dst, alen);
-	memcpy(t->raddr, seg->src, alen);
+	memcpy(t->laddr, seg->dst, sizeof t->laddr);
+	memcpy(t->raddr, seg->src, sizeof t->raddr);
 }
 
 void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote)
