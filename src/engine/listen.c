@@ -163,15 +163,23 @@ static uint16_t listener_mss(const synack_stack *s, const synack_listener *l, ui
 	return mss;
 }
 
+/* The window a request's SYN-ACK offers (Linux's rsk_rcv_wnd): the space
+ * in whole segments of our MSS less the timestamp option when it is on. */
+static uint16_t request_syn_window(const synack_stack *s, const request *r)
+{
+	uint32_t rcvbuf, wnd_space, wscale_space;
+	uint16_t mss = listener_mss(s, r->lst, r->node.t.family);
+
+	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
+	return syn_window(wnd_space, (r->neg & NEG_TS) ? (uint16_t)(mss - TCP_TS_OPT_SPACE) : mss);
+}
+
 static void send_synack_ts(synack_stack *s, request *r, uint32_t ts_val)
 {
 	uint8_t opt[WIRE_TCP_MAX_OPTS];
-	uint32_t rcvbuf, wnd_space, wscale_space;
 	uint16_t mss = listener_mss(s, r->lst, r->node.t.family);
-	uint16_t win_mss = (r->neg & NEG_TS) ? (uint16_t)(mss - TCP_TS_OPT_SPACE) : mss;
 	size_t n;
 
-	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
 	n = syn_options(opt, r->neg, mss, r->rcv_wscale, ts_val, r->ts_recent);
 	if (r->fo) {
 		/* Only the first SYN-ACK hands out the cookie, as in Linux. */
@@ -181,7 +189,7 @@ static void send_synack_ts(synack_stack *s, request *r, uint32_t ts_val)
 	r->synack_time = s->now;
 	send_raw(s, &r->node.t, r->iss, r->irs + 1,
 	         WIRE_SYN | WIRE_ACK | ((r->neg & NEG_ECN) ? WIRE_ECE : 0),
-	         syn_window(wnd_space, win_mss), opt, n, NULL, 0);
+	         request_syn_window(s, r), opt, n, NULL, 0);
 }
 
 static void send_synack(synack_stack *s, request *r)
@@ -424,12 +432,8 @@ static bool request_oow_limited(synack_stack *s, request *r)
  * handshake is over (Linux's tcp_v4_reqsk_send_ack). */
 static uint16_t request_window(const synack_stack *s, const request *r)
 {
-	uint32_t rcvbuf, wnd_space, wscale_space;
-	uint16_t mss = listener_mss(s, r->lst, r->node.t.family);
-	uint32_t wnd;
+	uint16_t wnd = request_syn_window(s, r);
 
-	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
-	wnd = syn_window(wnd_space, (r->neg & NEG_TS) ? (uint16_t)(mss - TCP_TS_OPT_SPACE) : mss);
 	return (uint16_t)((r->neg & NEG_WSCALE) ? wnd >> r->rcv_wscale : wnd);
 }
 
@@ -551,7 +555,7 @@ synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash)
 	c->rcvbuf = rcvbuf;
 	c->sndbuf = l->opts.sndbuf ? 2 * l->opts.sndbuf : s->cfg.wmem_default * SNDBUF_EXPAND;
 	conn_set_mss(c, r->peer_mss);
-	c->rcv_wnd_clamp = syn_window(wnd_space, (c->neg & NEG_TS) ? (uint16_t)(c->adv_mss - TCP_TS_OPT_SPACE) : c->adv_mss);
+	c->rcv_wnd_clamp = request_syn_window(s, r); /* what the SYN-ACK offered */
 	c->rcv_adv = c->rcv_nxt + c->rcv_wnd_clamp;
 	c->snd_wnd = (uint32_t)r->win; /* SYN windows are never scaled */
 	c->snd_wl1 = r->irs;
