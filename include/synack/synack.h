@@ -36,6 +36,13 @@
 extern "C" {
 #endif
 
+/* The library is built with hidden symbols: only what this header declares
+ * is exported, and calls inside the library bind directly (no PLT, and the
+ * compiler may inline them). */
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 #define SYNACK_VERSION_STRING "0.1.0"
 
 /* Time in nanoseconds on the caller's monotonic clock. */
@@ -509,6 +516,10 @@ typedef struct synack_info {
 } synack_info;
 
 void synack_conn_info(const synack_conn *c, synack_info *info);
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
 
 #ifdef __cplusplus
 }

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "engine/seq.h"
+#include "engine/siphash.h"
 #include "synack/synack.h"
 #include "wire/wire.h"
 
@@ -422,6 +423,8 @@ uint16_t ephemeral_port(synack_stack *s, const tuple *t);
 
 /* table.c */
 uint32_t tuple_hash(const synack_stack *s, const tuple *t);
+#define TUPLE_WORDS_MAX 5 /* an IPv6 tuple: two addresses, then the ports */
+size_t tuple_words(const tuple *t, uint64_t w[TUPLE_WORDS_MAX]);
 uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t);
 bool tuple_equal(const tuple *a, const tuple *b);
 int table_init(synack_stack *s, table *tb);

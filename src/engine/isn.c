@@ -1,33 +1,19 @@
 /* isn.c — initial sequence numbers (RFC 6528), timestamp offsets and
- * ephemeral ports (RFC 6056), all from keyed SipHash-2-4. */
-#include <sodium.h>
-
+ * ephemeral ports (RFC 6056), all from keyed SipHash (siphash.h). */
 #include "engine/internal.h"
 
-/* Packs a tuple into bytes for hashing: family, ports, then addresses. */
-static size_t tuple_pack(const tuple *t, uint8_t *out)
-{
-	size_t alen = t->family == SYNACK_AF_INET6 ? 16 : 4;
-
-	out[0] = t->family;
-	wire_set16(out + 1, t->lport);
-	wire_set16(out + 3, t->rport);
-	memcpy(out + 5, t->laddr, alen);
-	memcpy(out + 5 + alen, t->raddr, alen);
-	return 5 + 2 * alen;
-}
-
 /* RFC 6528 section 3: ISN = M + F(localip, localport, remoteip, remoteport,
- * secretkey), M a 4 microsecond timer. The hash's other half gives the
- * connection's timestamp offset, as Linux derives tsoffset from the tuple. */
+ * secretkey), M a 4 microsecond timer, F SipHash-2-4. The hash's other half
+ * gives the connection's timestamp offset, as Linux derives tsoffset from
+ * the tuple. */
 void isn_for(synack_stack *s, const tuple *t, uint32_t *isn, uint32_t *ts_off)
 {
-	uint8_t in[5 + 32], out[crypto_shorthash_siphash24_BYTES];
-	size_t n = tuple_pack(t, in);
+	uint64_t w[TUPLE_WORDS_MAX];
+	size_t n = tuple_words(t, w);
+	uint64_t h = siphash_words(s->isn_key, w, n, 2, 4);
 
-	crypto_shorthash_siphash24(out, in, n, s->isn_key);
-	*isn = wire_get32(out) + (uint32_t)(s->now / ISN_CLOCK_NS);
-	*ts_off = wire_get32(out + 4);
+	*isn = (uint32_t)h + (uint32_t)(s->now / ISN_CLOCK_NS);
+	*ts_off = (uint32_t)(h >> 32);
 }
 
 /* RFC 7323 section 5.4: a clock of about 1 ms, offset per connection. */

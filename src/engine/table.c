@@ -14,72 +14,36 @@ bool tuple_equal(const tuple *a, const tuple *b)
 	return ip_equal(a->laddr, b->laddr, a->family) && ip_equal(a->raddr, b->raddr, a->family);
 }
 
-/* ---- SipHash-1-3 (Aumasson and Bernstein), keyed per stack ----------------
+/* ---- the keyed hash --------------------------------------------------------
  * The table's hash must be keyed: with a guessable function an attacker picks
  * 4-tuples that share a bucket and turns every lookup into a list walk.
  * SipHash-1-3 is the short-input variant hash tables use (the ISN keeps
  * SipHash-2-4, as RFC 6528 asks for a strong PRF). */
 
-static inline uint64_t rotl64(uint64_t x, int b) { return (x << b) | (x >> (64 - b)); }
-
-#define SIP_ROUND(v0, v1, v2, v3)                                                              \
-	do {                                                                                   \
-		v0 += v1; v1 = rotl64(v1, 13); v1 ^= v0; v0 = rotl64(v0, 32);                 \
-		v2 += v3; v3 = rotl64(v3, 16); v3 ^= v2;                                       \
-		v0 += v3; v3 = rotl64(v3, 21); v3 ^= v0;                                       \
-		v2 += v1; v1 = rotl64(v1, 17); v1 ^= v2; v2 = rotl64(v2, 32);                  \
-	} while (0)
-
-static inline uint64_t load64(const uint8_t *p)
+size_t tuple_words(const tuple *t, uint64_t w[TUPLE_WORDS_MAX])
 {
-	uint64_t v;
-
-	memcpy(&v, p, sizeof v);
-	return v;
-}
-
-/* Hashes n 64-bit words (the tuple's addresses, then its ports). */
-static uint64_t siphash13_words(const uint8_t key[16], const uint64_t *w, size_t n)
-{
-	const uint64_t k0 = load64(key), k1 = load64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-	const uint64_t last = (uint64_t)(n * sizeof *w) << 56;
-
-	for (size_t i = 0; i < n; i++) {
-		v3 ^= w[i];
-		SIP_ROUND(v0, v1, v2, v3);
-		v0 ^= w[i];
-	}
-	v3 ^= last;
-	SIP_ROUND(v0, v1, v2, v3);
-	v0 ^= last;
-	v2 ^= 0xff;
-	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
-	SIP_ROUND(v0, v1, v2, v3);
-	return v0 ^ v1 ^ v2 ^ v3;
-}
-
-uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t)
-{
-	uint64_t w[5];
 	uint64_t ports = (uint64_t)t->family << 32 | (uint64_t)t->lport << 16 | t->rport;
+	uint32_t l, r;
 
 	if (t->family == SYNACK_AF_INET6) {
-		w[0] = load64(t->laddr);
-		w[1] = load64(t->laddr + 8);
-		w[2] = load64(t->raddr);
-		w[3] = load64(t->raddr + 8);
+		memcpy(w, t->laddr, 2 * sizeof *w);
+		memcpy(w + 2, t->raddr, 2 * sizeof *w);
 		w[4] = ports;
-		return (uint32_t)siphash13_words(key, w, 5);
+		return 5;
 	}
-	uint32_t l, r;
 	memcpy(&l, t->laddr, sizeof l);
 	memcpy(&r, t->raddr, sizeof r);
 	w[0] = (uint64_t)l << 32 | r;
 	w[1] = ports;
-	return (uint32_t)siphash13_words(key, w, 2);
+	return 2;
+}
+
+uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t)
+{
+	uint64_t w[TUPLE_WORDS_MAX];
+	size_t n = tuple_words(t, w);
+
+	return (uint32_t)siphash_words(key, w, n, 1, 3);
 }
 
 /* wire_parse leaves an IPv4 address zero-padded to 16 bytes, so fixed-size

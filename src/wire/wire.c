@@ -134,37 +134,54 @@ static uint16_t csum_native_to_be(uint16_t v)
 #endif
 }
 
-static uint64_t csum_load32(const uint8_t *p)
+static uint64_t csum_load64(const uint8_t *p)
 {
-	uint32_t w;
+	uint64_t w;
 
 	memcpy(&w, p, sizeof(w)); /* any alignment */
 	return w;
 }
 
+static uint64_t csum_load32(const uint8_t *p)
+{
+	uint32_t w;
+
+	memcpy(&w, p, sizeof(w));
+	return w;
+}
+
+/* One's-complement addition of 64-bit words: a carry out of the top bit
+ * comes back in at the bottom. Since 2^16 = 1 modulo 0xffff, a sum of 64-bit
+ * words kept this way folds to the same 16-bit sum as the words' four
+ * 16-bit lanes would (RFC 1071 section 2(C)). The compiler turns it into an
+ * add and an add-with-carry. */
+static inline uint64_t csum_add64(uint64_t acc, uint64_t w)
+{
+	acc += w;
+	return acc + (acc < w); /* cannot overflow again: acc < w <= 2^64 - 1 */
+}
+
 /*
- * Adds len bytes to a native-order accumulator without folding. 2^32 words
- * of 32 bits would be needed to overflow the 64 bits, so callers fold once
- * at the end. An odd last byte is padded with a zero byte after it.
+ * Adds len bytes to a native-order accumulator; callers fold once at the
+ * end. An odd last byte is padded with a zero byte after it.
  */
 static inline uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
 {
 	for (; len >= 16; p += 16, len -= 16)
-		acc +=
-		    csum_load32(p) + csum_load32(p + 4) + csum_load32(p + 8) + csum_load32(p + 12);
+		acc = csum_add64(csum_add64(acc, csum_load64(p)), csum_load64(p + 8));
 	if (len & 8) {
-		acc += csum_load32(p) + csum_load32(p + 4);
+		acc = csum_add64(acc, csum_load64(p));
 		p += 8;
 	}
 	if (len & 4) {
-		acc += csum_load32(p);
+		acc = csum_add64(acc, csum_load32(p));
 		p += 4;
 	}
 	if (len & 2) {
 		uint16_t w;
 
 		memcpy(&w, p, sizeof(w));
-		acc += w;
+		acc = csum_add64(acc, w);
 		p += 2;
 	}
 	if (len & 1) {
@@ -172,7 +189,7 @@ static inline uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
 		uint16_t w;
 
 		memcpy(&w, tail, sizeof(w));
-		acc += w;
+		acc = csum_add64(acc, w);
 	}
 	return acc;
 }
@@ -207,7 +224,6 @@ uint16_t wire_csum_fold(uint32_t sum)
 uint16_t wire_tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst, const uint8_t *tcp,
 		       size_t tcp_len)
 {
-	size_t alen = family == IPV6_VERSION ? IPV6_ADDR_LEN : IPV4_ADDR_LEN;
 	uint64_t acc;
 	uint32_t sum;
 
@@ -215,8 +231,10 @@ uint16_t wire_tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst, c
 	 * section 3.1); for IPv6 a 32-bit length (RFC 8200 section 8.1).
 	 * Summed as 16-bit words, both layouts reduce to the same terms.
 	 * The addresses have even length, so one accumulator serves all. */
-	acc = csum_acc(0, src, alen);
-	acc = csum_acc(acc, dst, alen);
+	if (family == IPV6_VERSION)
+		acc = csum_acc(csum_acc(0, src, IPV6_ADDR_LEN), dst, IPV6_ADDR_LEN);
+	else /* both IPv4 addresses in one 64-bit word */
+		acc = csum_load32(src) << 32 | csum_load32(dst);
 	acc = csum_acc(acc, tcp, tcp_len);
 	sum = WIRE_IPPROTO_TCP + (uint32_t)(tcp_len >> CSUM_FOLD_BITS) +
 	      (uint32_t)(tcp_len & CSUM_MASK);
