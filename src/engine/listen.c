@@ -457,7 +457,6 @@ static synack_conn *request_to_conn(synack_stack *s, request *r);
 void request_input(synack_stack *s, request *r, const wire_seg *seg)
 {
 	uint32_t rcv_nxt = r->irs + 1;
-	uint32_t rcvbuf, wnd_space, wscale_space;
 	uint32_t wnd;
 	bool paws = request_paws_reject(r, seg);
 	synack_conn *c;
@@ -481,8 +480,8 @@ void request_input(synack_stack *s, request *r, const wire_seg *seg)
 			s->ctr.drop_ack_unacceptable++;
 		return;
 	}
-	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
-	wnd = syn_window(wnd_space, listener_mss(s, r->lst, r->node.t.family));
+	/* In window against what our SYN-ACK offered (Linux: rsk_rcv_wnd). */
+	wnd = request_syn_window(s, r);
 	if (paws || !seq_between(seg->seq, rcv_nxt, rcv_nxt + wnd)) {
 		s->ctr.drop_out_of_window++;
 		if (!(seg->flags & WIRE_RST) && !request_oow_limited(s, r))
