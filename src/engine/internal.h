@@ -47,6 +47,29 @@ typedef struct tuple {
 	uint8_t laddr[16], raddr[16];
 } tuple;
 
+/* A tuple as SipHash input: both IPv4 addresses in one word and the ports
+ * with the family in another, or four words of IPv6 addresses and the ports.
+ * Hashing with the word count known lets the compiler unroll everything. */
+static inline __attribute__((always_inline)) uint64_t
+tuple_siphash(const uint8_t key[16], const tuple *t, unsigned c, unsigned d)
+{
+	uint64_t w[5];
+	uint64_t ports = (uint64_t)t->family << 32 | (uint64_t)t->lport << 16 | t->rport;
+	uint32_t l, r;
+
+	if (t->family == SYNACK_AF_INET6) {
+		memcpy(w, t->laddr, 2 * sizeof *w);
+		memcpy(w + 2, t->raddr, 2 * sizeof *w);
+		w[4] = ports;
+		return siphash_words(key, w, 5, c, d);
+	}
+	memcpy(&l, t->laddr, sizeof l);
+	memcpy(&r, t->raddr, sizeof r);
+	w[0] = (uint64_t)l << 32 | r;
+	w[1] = ports;
+	return siphash_words(key, w, 2, c, d);
+}
+
 /* Compares two addresses of a family with constant-size memcmp calls, which
  * the compiler inlines (this sits on every packet's path). */
 static inline bool ip_equal(const uint8_t *a, const uint8_t *b, uint8_t family)
@@ -423,8 +446,6 @@ uint16_t ephemeral_port(synack_stack *s, const tuple *t);
 
 /* table.c */
 uint32_t tuple_hash(const synack_stack *s, const tuple *t);
-#define TUPLE_WORDS_MAX 5 /* an IPv6 tuple: two addresses, then the ports */
-size_t tuple_words(const tuple *t, uint64_t w[TUPLE_WORDS_MAX]);
 uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t);
 bool tuple_equal(const tuple *a, const tuple *b);
 int table_init(synack_stack *s, table *tb);

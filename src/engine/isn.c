@@ -8,9 +8,7 @@
  * the tuple. */
 void isn_for(synack_stack *s, const tuple *t, uint32_t *isn, uint32_t *ts_off)
 {
-	uint64_t w[TUPLE_WORDS_MAX];
-	size_t n = tuple_words(t, w);
-	uint64_t h = siphash_words(s->isn_key, w, n, 2, 4);
+	uint64_t h = tuple_siphash(s->isn_key, t, 2, 4);
 
 	*isn = (uint32_t)h + (uint32_t)(s->now / ISN_CLOCK_NS);
 	*ts_off = (uint32_t)(h >> 32);

@@ -36,10 +36,21 @@ static inline uint64_t sip_load_le64(const uint8_t *p)
 		v2 += v1; v1 = sip_rotl(v1, 17); v1 ^= v2; v2 = sip_rotl(v2, 32);              \
 	} while (0)
 
-/* SipHash-c-d of n words under a 16-byte key. c and d are constants at
- * every call site, so the round loops unroll. */
-static inline uint64_t siphash_words(const uint8_t key[16], const uint64_t *w, size_t n,
-				     unsigned c, unsigned d)
+/* SipHash-c-d of n words under a 16-byte key; c and d are 1 and 3 or 2
+ * and 4, spelled out so the rounds unroll at any optimisation level. */
+#define SIP_ROUNDS(c, v0, v1, v2, v3)                                                          \
+	do {                                                                                   \
+		SIP_ROUND(v0, v1, v2, v3);                                                     \
+		if ((c) > 1)                                                                   \
+			SIP_ROUND(v0, v1, v2, v3);                                             \
+		if ((c) > 2)                                                                   \
+			SIP_ROUND(v0, v1, v2, v3);                                             \
+		if ((c) > 3)                                                                   \
+			SIP_ROUND(v0, v1, v2, v3);                                             \
+	} while (0)
+
+static inline __attribute__((always_inline)) uint64_t
+siphash_words(const uint8_t key[16], const uint64_t *w, size_t n, unsigned c, unsigned d)
 {
 	const uint64_t k0 = sip_load_le64(key), k1 = sip_load_le64(key + 8);
 	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
@@ -48,17 +59,14 @@ static inline uint64_t siphash_words(const uint8_t key[16], const uint64_t *w, s
 
 	for (size_t i = 0; i < n; i++) {
 		v3 ^= w[i];
-		for (unsigned r = 0; r < c; r++)
-			SIP_ROUND(v0, v1, v2, v3);
+		SIP_ROUNDS(c, v0, v1, v2, v3);
 		v0 ^= w[i];
 	}
 	v3 ^= last;
-	for (unsigned r = 0; r < c; r++)
-		SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUNDS(c, v0, v1, v2, v3);
 	v0 ^= last;
 	v2 ^= 0xff;
-	for (unsigned r = 0; r < d; r++)
-		SIP_ROUND(v0, v1, v2, v3);
+	SIP_ROUNDS(d, v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
 }
 

@@ -20,30 +20,9 @@ bool tuple_equal(const tuple *a, const tuple *b)
  * SipHash-1-3 is the short-input variant hash tables use (the ISN keeps
  * SipHash-2-4, as RFC 6528 asks for a strong PRF). */
 
-size_t tuple_words(const tuple *t, uint64_t w[TUPLE_WORDS_MAX])
-{
-	uint64_t ports = (uint64_t)t->family << 32 | (uint64_t)t->lport << 16 | t->rport;
-	uint32_t l, r;
-
-	if (t->family == SYNACK_AF_INET6) {
-		memcpy(w, t->laddr, 2 * sizeof *w);
-		memcpy(w + 2, t->raddr, 2 * sizeof *w);
-		w[4] = ports;
-		return 5;
-	}
-	memcpy(&l, t->laddr, sizeof l);
-	memcpy(&r, t->raddr, sizeof r);
-	w[0] = (uint64_t)l << 32 | r;
-	w[1] = ports;
-	return 2;
-}
-
 uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t)
 {
-	uint64_t w[TUPLE_WORDS_MAX];
-	size_t n = tuple_words(t, w);
-
-	return (uint32_t)siphash_words(key, w, n, 1, 3);
+	return (uint32_t)tuple_siphash(key, t, 1, 3);
 }
 
 /* wire_parse leaves an IPv4 address zero-padded to 16 bytes, so fixed-size
