@@ -38,6 +38,9 @@ run_suite() {
 	meson test -C "$dir" --print-errorlogs --num-processes 2 2>&1 | tee "$log_dir/$name-test.log" |
 		grep -E '^ *[0-9]+/[0-9]+ .* (FAIL|ERROR|TIMEOUT|UNEXPECTEDPASS) ' || true
 	sed -n '/^Ok:/,/^Timeout:/p' "$log_dir/$name-test.log" | tee "$log_dir/$name-summary.log"
+	# a failure explains itself in CI's output: the tail of meson's error logs
+	grep -qE '^(Fail|Timeout|Unexpected Pass): +[1-9]' "$log_dir/$name-summary.log" &&
+		grep -vE '^ *[0-9]+/[0-9]+ ' "$log_dir/$name-test.log" | tail -150
 	count_meson "$log_dir/$name-summary.log"
 }
 
