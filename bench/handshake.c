@@ -15,6 +15,15 @@
  *   (e) the bytes of a connection block and of a SYN-queue request entry.
  * A benchmark, not a test: it reports, it does not judge.
  *
+ * Instructions per cycle (callgrind, x86-64, release build): about 6,000
+ * (6,600 at -O2), down from 7,600. Of them, four parses with both checksums
+ * verified are about 800 and four builds about 600; two SipHash-2-4 ISNs
+ * about 330 and two SipHash-1-3 table hashes about 200 (12-byte messages,
+ * two blocks). The SYN-ACK, the ACK and the RST find their connection
+ * through the table's one-behind cache and hash nothing, the port offset
+ * of a repeated destination is not rehashed, and the connection takes
+ * over its request's table slot.
+ *
  * Each measurement runs in rounds (--repeat, interleaved with the others)
  * and keeps its best round: on a shared machine the best is the least
  * disturbed, the closest to what the code itself costs.

@@ -57,7 +57,9 @@ void ring_release(synack_stack *s, ring *r)
 
 /* ---- the block's life -------------------------------------------------------- */
 
-synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash)
+/* A new block, hashed under t; in_place_of, when set, is the node of the
+ * same tuple (a request) whose table slot it takes. */
+synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash, tnode *in_place_of)
 {
 	synack_conn *c = pool_get(s, &s->conn_pool);
 
@@ -70,13 +72,21 @@ synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash)
 	c->timer.index = TIMER_IDLE;
 	dlist_init(&c->link);
 	dlist_init(&c->tx_link);
-	tuple_to_addrs(t, &c->local, &c->remote);
+	/* The block is zeroed (pool_get): only the set fields are written. */
+	c->local.family = c->remote.family = t->family;
+	c->local.port = t->lport;
+	c->remote.port = t->rport;
+	memcpy(c->local.ip, t->laddr, sizeof t->laddr);
+	memcpy(c->remote.ip, t->raddr, sizeof t->raddr);
 	c->snd_wscale = c->rcv_wscale = -1;
 	c->rto_ms = s->cfg.rto_initial_ms;
 	c->cwnd = TCP_INIT_CWND;
 	c->ssthresh = UINT32_MAX;
 	c->state = SYNACK_CLOSED;
-	table_insert(s, &s->conns, &c->node, hash);
+	if (in_place_of)
+		table_replace(&s->conns, in_place_of, &c->node);
+	else
+		table_insert(s, &s->conns, &c->node, hash);
 	c->flags |= CF_HASHED;
 	return c;
 }
@@ -256,11 +266,10 @@ static int pick_local(synack_stack *s, const synack_addr *local, const synack_ad
                       synack_addr *out)
 {
 	static const uint8_t any[16];
-	size_t alen = remote->family == SYNACK_AF_INET6 ? 16 : 4;
 
 	if (local && local->family && local->family != remote->family)
 		return -EINVAL;
-	if (local && local->family && memcmp(local->ip, any, alen)) {
+	if (local && local->family && !ip_equal(local->ip, any, remote->family)) {
 		*out = *local;
 		return 0;
 	}
@@ -342,7 +351,7 @@ static int conn_open(synack_stack *s, const synack_addr *local, const synack_add
 	}
 	if (s->cfg.max_connections && s->conn_pool.in_use >= s->cfg.max_connections)
 		return -ENOBUFS;
-	c = conn_alloc(s, &t, hash);
+	c = conn_alloc(s, &t, hash, NULL);
 	if (!c)
 		return -ENOBUFS;
 	c->flags |= CF_USER;

@@ -47,27 +47,27 @@ typedef struct tuple {
 	uint8_t laddr[16], raddr[16];
 } tuple;
 
-/* A tuple as SipHash input: both IPv4 addresses in one word and the ports
- * with the family in another, or four words of IPv6 addresses and the ports.
- * Hashing with the word count known lets the compiler unroll everything. */
+/* A tuple as SipHash input: the addresses in whole words (both IPv4
+ * addresses in one, IPv6 in four), then the two ports as a 4-byte tail, so
+ * an IPv4 tuple is a 12-byte message (two blocks) and an IPv6 one 36 bytes
+ * (five): the lengths keep the families apart. With the word count known
+ * the compiler unrolls everything. */
 static inline __attribute__((always_inline)) uint64_t
 tuple_siphash(const uint8_t key[16], const tuple *t, unsigned c, unsigned d)
 {
-	uint64_t w[5];
-	uint64_t ports = (uint64_t)t->family << 32 | (uint64_t)t->lport << 16 | t->rport;
+	uint64_t w[4];
+	uint64_t ports = (uint64_t)t->lport << 16 | t->rport;
 	uint32_t l, r;
 
 	if (t->family == SYNACK_AF_INET6) {
 		memcpy(w, t->laddr, 2 * sizeof *w);
 		memcpy(w + 2, t->raddr, 2 * sizeof *w);
-		w[4] = ports;
-		return siphash_words(key, w, 5, c, d);
+		return siphash_tail(key, w, 4, ports, 4, c, d);
 	}
 	memcpy(&l, t->laddr, sizeof l);
 	memcpy(&r, t->raddr, sizeof r);
 	w[0] = (uint64_t)l << 32 | r;
-	w[1] = ports;
-	return siphash_words(key, w, 2, c, d);
+	return siphash_tail(key, w, 1, ports, 4, c, d);
 }
 
 /* Compares two addresses of a family with constant-size memcmp calls, which
@@ -75,6 +75,14 @@ tuple_siphash(const uint8_t key[16], const tuple *t, unsigned c, unsigned d)
 static inline bool ip_equal(const uint8_t *a, const uint8_t *b, uint8_t family)
 {
 	return family == SYNACK_AF_INET6 ? !memcmp(a, b, 16) : !memcmp(a, b, 4);
+}
+
+/* Inline: the one-behind cache (table_find) compares a tuple per packet. */
+static inline bool tuple_equal(const tuple *a, const tuple *b)
+{
+	if (a->family != b->family || a->lport != b->lport || a->rport != b->rport)
+		return false;
+	return ip_equal(a->laddr, b->laddr, a->family) && ip_equal(a->raddr, b->raddr, a->family);
 }
 
 /* ---- intrusive doubly linked list -------------------------------------- */
@@ -134,6 +142,7 @@ typedef struct table {
 	table_slot *slots;
 	uint32_t mask;
 	uint32_t count;
+	tnode *last; /* the node last inserted or found (table_find), or NULL */
 } table;
 
 /* ---- a fixed-size block pool: no allocation per connection in steady state */
@@ -196,6 +205,7 @@ typedef struct request {
 	uint8_t neg, snd_wscale, rcv_wscale, retries;
 	uint8_t acked; /* final ACK seen but the accept queue was full */
 	uint8_t fo;    /* first SYN-ACK carries a Fast Open cookie: FO_KIND34 or FO_EXP */
+	uint16_t syn_wnd; /* the SYN-ACK's window once computed, else 0 */
 } request;
 
 #define FO_KIND34 1
@@ -399,6 +409,8 @@ struct synack_stack {
 	bool tfo_has_backup;
 	tfo_entry tfo_cache[TFO_CACHE_SIZE];
 	uint32_t port_counter;
+	tuple port_dst;         /* the destination port_off was computed for (lport 0) */
+	uint32_t port_off;      /* its RFC 6056 offset; port_dst.family 0: none yet */
 
 	table conns;
 	table tw_table; /* compact TIME-WAIT entries, apart: the hot table stays small */
@@ -447,11 +459,12 @@ uint16_t ephemeral_port(synack_stack *s, const tuple *t);
 /* table.c */
 uint32_t tuple_hash(const synack_stack *s, const tuple *t);
 uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t);
-bool tuple_equal(const tuple *a, const tuple *b);
 int table_init(synack_stack *s, table *tb);
 void table_insert(synack_stack *s, table *tb, tnode *n, uint32_t hash);
 void table_remove(table *tb, tnode *n);
+void table_replace(table *tb, tnode *old, tnode *n);
 tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash);
+tnode *table_find(synack_stack *s, const tuple *t, uint32_t *hash);
 void table_free(synack_stack *s, table *tb);
 synack_listener *listener_lookup(const synack_stack *s, const tuple *t);
 void tuple_from_seg(tuple *t, const wire_seg *seg);
@@ -470,13 +483,13 @@ void request_input(synack_stack *s, request *r, const wire_seg *seg);
 void request_timeout(synack_stack *s, request *r);
 void request_free(synack_stack *s, request *r);
 void listener_drop_conn(synack_conn *c);
-synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash);
+synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash, tnode *in_place_of);
 void source_count(synack_listener *l, const tuple *t, int delta);
 void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvbuf,
                 uint32_t *wnd_space, uint32_t *wscale_space);
 
 /* conn.c */
-synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash);
+synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash, tnode *in_place_of);
 void conn_set_state(synack_conn *c, synack_state st);
 void conn_done(synack_conn *c, int err);
 void conn_maybe_free(synack_conn *c);

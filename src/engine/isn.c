@@ -20,11 +20,17 @@ uint32_t ts_now(const synack_stack *s, uint32_t ts_off)
 	return (uint32_t)stack_ms(s) + ts_off;
 }
 
-/* RFC 6056 algorithm 3: a keyed offset per destination, plus a counter. */
+/* RFC 6056 algorithm 3: a keyed offset per destination, plus a counter.
+ * A client tends to connect to one server again and again, so the offset
+ * of the last destination is kept: the same keyed hash, not recomputed. */
 uint16_t ephemeral_port(synack_stack *s, const tuple *t)
 {
 	tuple dst = *t;
 
 	dst.lport = 0;
-	return (uint16_t)(tuple_hash_keyed(s->port_key, &dst) + s->port_counter++);
+	if (!tuple_equal(&dst, &s->port_dst)) {
+		s->port_off = tuple_hash_keyed(s->port_key, &dst);
+		s->port_dst = dst;
+	}
+	return (uint16_t)(s->port_off + s->port_counter++);
 }

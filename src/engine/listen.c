@@ -164,12 +164,18 @@ static uint16_t listener_mss(const synack_stack *s, const synack_listener *l, ui
 }
 
 /* The window a request's SYN-ACK offers (Linux's rsk_rcv_wnd): the space
- * in whole segments of our MSS less the timestamp option when it is on. */
+ * in whole segments of our MSS less the timestamp option when it is on.
+ * It depends only on the listener and the negotiated options, so the first
+ * SYN-ACK keeps it (syn_wnd) for the ACK check and the connection; a
+ * request that never sent one (cookie, Fast Open) computes it. */
 static uint16_t request_syn_window(const synack_stack *s, const request *r)
 {
 	uint32_t rcvbuf, wnd_space, wscale_space;
-	uint16_t mss = listener_mss(s, r->lst, r->node.t.family);
+	uint16_t mss;
 
+	if (r->syn_wnd)
+		return r->syn_wnd;
+	mss = listener_mss(s, r->lst, r->node.t.family);
 	conn_space(s, &r->lst->opts, &rcvbuf, &wnd_space, &wscale_space);
 	return syn_window(wnd_space, (r->neg & NEG_TS) ? (uint16_t)(mss - TCP_TS_OPT_SPACE) : mss);
 }
@@ -187,9 +193,10 @@ static void send_synack_ts(synack_stack *s, request *r, uint32_t ts_val)
 		r->fo = 0;
 	}
 	r->synack_time = s->now;
+	r->syn_wnd = request_syn_window(s, r);
 	send_raw(s, &r->node.t, r->iss, r->irs + 1,
 	         WIRE_SYN | WIRE_ACK | ((r->neg & NEG_ECN) ? WIRE_ECE : 0),
-	         request_syn_window(s, r), opt, n, NULL, 0);
+	         r->syn_wnd, opt, n, NULL, 0);
 }
 
 static void send_synack(synack_stack *s, request *r)
@@ -278,7 +285,7 @@ static bool cookie_ack(synack_stack *s, synack_listener *l, const wire_seg *seg,
 		s->ctr.drop_acceptq_full++;
 		return true; /* Linux drops it; the peer's retransmission may fit */
 	}
-	c = conn_from_request(s, &r, hash);
+	c = conn_from_request(s, &r, hash, NULL);
 	if (!c) {
 		s->ctr.drop_no_memory++;
 		return true;
@@ -310,7 +317,7 @@ static void tfo_child(synack_stack *s, synack_listener *l, const wire_seg *seg, 
 	memset(&r, 0, sizeof r);
 	request_from_syn(s, l, &r, seg, t);
 	r.synack_time = s->now;
-	c = conn_from_request(s, &r, hash);
+	c = conn_from_request(s, &r, hash, NULL);
 	if (!c) {
 		s->ctr.drop_no_memory++;
 		return;
@@ -522,7 +529,7 @@ void request_input(synack_stack *s, request *r, const wire_seg *seg)
 /* Builds the full connection a request (or a valid cookie) describes and
  * puts it in the accept queue, in SYN-RECEIVED: the ACK that completes the
  * handshake is processed next by conn_input. */
-synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash)
+synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash, tnode *in_place_of)
 {
 	synack_listener *l = r->lst;
 	uint32_t rcvbuf, wnd_space, wscale_space;
@@ -530,7 +537,7 @@ synack_conn *conn_from_request(synack_stack *s, const request *r, uint32_t hash)
 
 	if (s->cfg.max_connections && s->conn_pool.in_use >= s->cfg.max_connections)
 		return NULL;
-	c = conn_alloc(s, &r->node.t, hash);
+	c = conn_alloc(s, &r->node.t, hash, in_place_of);
 	if (!c)
 		return NULL;
 	c->flags |= CF_PASSIVE | CF_ACCEPTQ;
@@ -583,15 +590,15 @@ static synack_conn *request_to_conn(synack_stack *s, request *r)
 	uint32_t hash = r->node.hash;
 	synack_conn *c;
 
-	timer_cancel(s, &r->timer);
-	table_remove(&s->conns, &r->node);
-	c = conn_from_request(s, r, hash);
+	/* The connection takes the request's slot in the table: same tuple,
+	 * same hash, no removal and insertion. */
+	c = conn_from_request(s, r, hash, &r->node);
 	if (!c) {
-		table_insert(s, &s->conns, &r->node, hash);
 		timer_arm(s, &r->timer, request_rto(s, r->retries));
 		s->ctr.drop_no_memory++;
 		return NULL;
 	}
+	timer_cancel(s, &r->timer);
 	dlist_del(&r->link);
 	l->synq_len--;
 	source_count(l, &r->node.t, -1);

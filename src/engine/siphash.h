@@ -1,12 +1,15 @@
-/* siphash.h — SipHash (Aumasson and Bernstein) over whole 64-bit words.
+/* siphash.h — SipHash (Aumasson and Bernstein) over whole 64-bit words and
+ * a short tail.
  *
- * Everything the engine hashes is a 4-tuple, which packs into two words
- * (IPv4) or five (IPv6), so the byte-oriented tail handling of the general
- * function is not needed: hashing n words is exactly SipHash of the 8n
- * bytes those words hold in little-endian order. Inlined, it costs about
- * half of a general byte-string call, and the ISN and the table run it on
- * every connection (RFC 6528 asks for a strong PRF: SipHash-2-4 there;
- * SipHash-1-3 for the table, where only hash flooding is the threat). */
+ * Everything the engine hashes is a 4-tuple, which packs into one word of
+ * addresses and a 4-byte tail of ports (IPv4: 12 bytes) or four words and
+ * the tail (IPv6: 36 bytes), so the byte-oriented loop of the general
+ * function is not needed: siphash_tail is exactly SipHash of the 8n bytes
+ * the words hold in little-endian order followed by the tail's bytes.
+ * Inlined, it costs about half of a general byte-string call, and the ISN
+ * and the table run it on every connection (RFC 6528 asks for a strong
+ * PRF: SipHash-2-4 there; SipHash-1-3 for the table, where only hash
+ * flooding is the threat). */
 #ifndef SYNACK_ENGINE_SIPHASH_H
 #define SYNACK_ENGINE_SIPHASH_H
 
@@ -36,8 +39,8 @@ static inline uint64_t sip_load_le64(const uint8_t *p)
 		v2 += v1; v1 = sip_rotl(v1, 17); v1 ^= v2; v2 = sip_rotl(v2, 32);              \
 	} while (0)
 
-/* SipHash-c-d of n words under a 16-byte key; c and d are 1 and 3 or 2
- * and 4, spelled out so the rounds unroll at any optimisation level. */
+/* SipHash-c-d under a 16-byte key; c and d are 1 and 3 or 2 and 4, spelled
+ * out so the rounds unroll at any optimisation level. */
 #define SIP_ROUNDS(c, v0, v1, v2, v3)                                                          \
 	do {                                                                                   \
 		SIP_ROUND(v0, v1, v2, v3);                                                     \
@@ -49,13 +52,19 @@ static inline uint64_t sip_load_le64(const uint8_t *p)
 			SIP_ROUND(v0, v1, v2, v3);                                             \
 	} while (0)
 
+/* SipHash-c-d of a message of n whole words followed by tail_len (0..7)
+ * bytes, held little-endian in the low bytes of tail: SipHash's last block
+ * is those bytes with the message length in its top byte. A tuple that
+ * fills its last word only partly costs one compression less than one
+ * padded to whole words. */
 static inline __attribute__((always_inline)) uint64_t
-siphash_words(const uint8_t key[16], const uint64_t *w, size_t n, unsigned c, unsigned d)
+siphash_tail(const uint8_t key[16], const uint64_t *w, size_t n, uint64_t tail, unsigned tail_len,
+	     unsigned c, unsigned d)
 {
 	const uint64_t k0 = sip_load_le64(key), k1 = sip_load_le64(key + 8);
 	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
 	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
-	const uint64_t last = (uint64_t)(n * sizeof *w) << 56; /* length, no tail bytes */
+	const uint64_t last = (uint64_t)(n * sizeof *w + tail_len) << 56 | tail;
 
 	for (size_t i = 0; i < n; i++) {
 		v3 ^= w[i];
@@ -68,6 +77,13 @@ siphash_words(const uint8_t key[16], const uint64_t *w, size_t n, unsigned c, un
 	v2 ^= 0xff;
 	SIP_ROUNDS(d, v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* SipHash-c-d of n whole words (8n bytes). */
+static inline __attribute__((always_inline)) uint64_t
+siphash_words(const uint8_t key[16], const uint64_t *w, size_t n, unsigned c, unsigned d)
+{
+	return siphash_tail(key, w, n, 0, 0, c, d);
 }
 
 #endif /* SYNACK_ENGINE_SIPHASH_H */

@@ -338,8 +338,10 @@ void out_commit(synack_stack *s, size_t len)
 	s->out_len++;
 }
 
-/* Lets connections that stopped for lack of output slots send again. */
-static void flush_pending(synack_stack *s)
+/* Lets connections that stopped for lack of output slots send again. Out of
+ * line: it is rare, and inlined it would make every synack_output call save
+ * and restore registers for it. */
+static __attribute__((noinline, cold)) void flush_pending(synack_stack *s)
 {
 	while (!dlist_empty(&s->tx_pending) && s->out_len < s->out_cap) {
 		synack_conn *c = container_of(s->tx_pending.next, synack_conn, tx_link);
@@ -462,10 +464,7 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 		return -EINVAL;
 	}
 	tuple_from_seg(&t, &seg);
-	hash = tuple_hash(s, &t);
-	n = table_lookup(&s->conns, &t, hash);
-	if (!n)
-		n = table_lookup(&s->tw_table, &t, hash);
+	n = table_find(s, &t, &hash);
 	if (n && n->kind == NODE_REQUEST) {
 		request_input(s, container_of(n, request, node), &seg);
 		return 0;

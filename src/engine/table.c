@@ -7,13 +7,6 @@ uint32_t tuple_hash(const synack_stack *s, const tuple *t)
 	return tuple_hash_keyed(s->hash_key, t);
 }
 
-bool tuple_equal(const tuple *a, const tuple *b)
-{
-	if (a->family != b->family || a->lport != b->lport || a->rport != b->rport)
-		return false;
-	return ip_equal(a->laddr, b->laddr, a->family) && ip_equal(a->raddr, b->raddr, a->family);
-}
-
 /* ---- the keyed hash --------------------------------------------------------
  * The table's hash must be keyed: with a guessable function an attacker picks
  * 4-tuples that share a bucket and turns every lookup into a list walk.
@@ -68,6 +61,7 @@ static bool table_alloc(synack_stack *s, table *tb, uint32_t size)
 int table_init(synack_stack *s, table *tb)
 {
 	tb->count = 0;
+	tb->last = NULL;
 	return table_alloc(s, tb, STACK_HASH_MIN) ? 0 : -ENOMEM;
 }
 
@@ -106,12 +100,15 @@ void table_insert(synack_stack *s, table *tb, tnode *n, uint32_t hash)
 	n->hash = hash;
 	slot_put(tb, n, hash);
 	tb->count++;
+	tb->last = n;
 }
 
 void table_remove(table *tb, tnode *n)
 {
 	uint32_t i = n->hash & tb->mask;
 
+	if (tb->last == n)
+		tb->last = NULL;
 	while (tb->slots[i].node && tb->slots[i].node != n)
 		i = (i + 1) & tb->mask;
 	if (!tb->slots[i].node)
@@ -129,6 +126,21 @@ void table_remove(table *tb, tnode *n)
 	tb->count--;
 }
 
+/* n takes old's slot: they share the tuple, so the hash and the probe
+ * sequence stay the same. */
+void table_replace(table *tb, tnode *old, tnode *n)
+{
+	uint32_t i = old->hash & tb->mask;
+
+	while (tb->slots[i].node && tb->slots[i].node != old)
+		i = (i + 1) & tb->mask;
+	if (!tb->slots[i].node)
+		return;
+	n->hash = old->hash;
+	tb->slots[i].node = n;
+	tb->last = n;
+}
+
 tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash)
 {
 	for (uint32_t i = hash & tb->mask; tb->slots[i].node; i = (i + 1) & tb->mask)
@@ -137,10 +149,34 @@ tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash)
 	return NULL;
 }
 
+/* The connection or request a segment belongs to, or a TIME-WAIT entry,
+ * and the tuple's hash for a later insertion. Segments come in runs for one
+ * connection (a handshake, a window of data), so the node last inserted or
+ * found is tried first, by its full tuple, before hashing: BSD's one-behind
+ * cache (tcp_last_inpcb). A miss costs a pointer test or a tuple compare;
+ * the keyed hash and the table stay the only way to any other node. */
+tnode *table_find(synack_stack *s, const tuple *t, uint32_t *hash)
+{
+	tnode *n = s->conns.last;
+
+	if (n && tuple_equal(&n->t, t)) {
+		*hash = n->hash;
+		return n;
+	}
+	*hash = tuple_hash(s, t);
+	n = table_lookup(&s->conns, t, *hash);
+	if (n) {
+		s->conns.last = n;
+		return n;
+	}
+	return table_lookup(&s->tw_table, t, *hash);
+}
+
 void table_free(synack_stack *s, table *tb)
 {
 	stack_free_mem(s, tb->slots);
 	tb->slots = NULL;
+	tb->last = NULL;
 }
 
 /* An exact local address wins over a wildcard listener, as in Linux. */

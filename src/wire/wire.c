@@ -116,13 +116,16 @@ const char *wire_err_name(wire_err e)
 
 static uint16_t csum_fold16(uint64_t acc)
 {
-	/* Each step adds the carries back in (end-around carry); four steps
-	 * take 64 bits down to 16 for any input. */
-	acc = (acc & 0xffffffffu) + (acc >> 32);
-	acc = (acc & 0xffffffffu) + (acc >> 32);
-	acc = (acc & CSUM_MASK) + (acc >> CSUM_FOLD_BITS);
-	acc = (acc & CSUM_MASK) + (acc >> CSUM_FOLD_BITS);
-	return (uint16_t)acc;
+	/* 64 to 32 bits with the end-around carry, then the halves of the
+	 * 32-bit sum added by a rotate (RFC 1071 section 2(C)): the high half
+	 * of x + ror(x, 16) is the folded sum, carry included. Gives 0 only for
+	 * acc == 0, 0xffff for any other multiple of 0xffff. */
+	uint32_t lo = (uint32_t)acc, hi = (uint32_t)(acc >> 32);
+	uint32_t x = lo + hi;
+
+	x += x < hi;
+	x += x >> CSUM_FOLD_BITS | x << CSUM_FOLD_BITS;
+	return (uint16_t)(x >> CSUM_FOLD_BITS);
 }
 
 static uint16_t csum_native_to_be(uint16_t v)
@@ -131,6 +134,17 @@ static uint16_t csum_native_to_be(uint16_t v)
 	return v;
 #else
 	return (uint16_t)(v << 8 | v >> 8);
+#endif
+}
+
+/* The native integer whose bytes are v in network order: adding it to a
+ * native accumulator adds v's two big-endian 16-bit words. */
+static uint32_t csum_be32(uint32_t v)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return v;
+#else
+	return __builtin_bswap32(v);
 #endif
 }
 
@@ -163,12 +177,23 @@ static inline uint64_t csum_add64(uint64_t acc, uint64_t w)
 
 /*
  * Adds len bytes to a native-order accumulator; callers fold once at the
- * end. An odd last byte is padded with a zero byte after it.
+ * end. An odd last byte is padded with a zero byte after it. Headers are a
+ * few dozen bytes: 32 bytes a turn keeps the loop short for them, and the
+ * rest goes by halving steps.
  */
 static inline uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
 {
-	for (; len >= 16; p += 16, len -= 16)
-		acc = csum_add64(csum_add64(acc, csum_load64(p)), csum_load64(p + 8));
+	for (; len >= 32; p += 32, len -= 32) {
+		acc = csum_add64(acc, csum_load64(p));
+		acc = csum_add64(acc, csum_load64(p + 8));
+		acc = csum_add64(acc, csum_load64(p + 16));
+		acc = csum_add64(acc, csum_load64(p + 24));
+	}
+	if (len & 16) {
+		acc = csum_add64(acc, csum_load64(p));
+		acc = csum_add64(acc, csum_load64(p + 8));
+		p += 16;
+	}
 	if (len & 8) {
 		acc = csum_add64(acc, csum_load64(p));
 		p += 8;
@@ -215,30 +240,38 @@ uint32_t wire_csum_add(uint32_t sum, const void *data, size_t len)
 }
 
 /* Folds a partial sum to 16 bits and complements it: the value to store in a
- * checksum field. Over data that includes a correct checksum it gives 0. */
+ * checksum field. Over data that already includes a correct checksum it gives 0. */
 uint16_t wire_csum_fold(uint32_t sum)
 {
 	return (uint16_t)~csum_fold16(sum);
 }
 
+/* The pseudo-header's addresses (RFC 9293 3.1 / RFC 8200 8.1) as a native
+ * accumulator; both IPv4 addresses fit one 64-bit word. */
+static inline uint64_t csum_addrs(uint8_t family, const uint8_t *src, const uint8_t *dst)
+{
+	if (family == IPV6_VERSION)
+		return csum_acc(csum_acc(0, src, IPV6_ADDR_LEN), dst, IPV6_ADDR_LEN);
+	return csum_load32(src) << 32 | csum_load32(dst);
+}
+
+/* The TCP checksum given the addresses' accumulator: the rest of the
+ * pseudo-header (zero, protocol, and the length, which IPv6 makes 32 bits:
+ * summed as 16-bit words both layouts give the same terms) goes in as two
+ * big-endian 32-bit words, so there is one fold at the end. */
+static inline uint16_t tcp_csum_from(uint64_t addrs, const uint8_t *tcp, size_t tcp_len)
+{
+	uint64_t acc = csum_add64(addrs, (uint64_t)csum_be32(WIRE_IPPROTO_TCP) +
+						 csum_be32((uint32_t)tcp_len));
+
+	acc = csum_acc(acc, tcp, tcp_len);
+	return csum_native_to_be((uint16_t)~csum_fold16(acc));
+}
+
 uint16_t wire_tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst, const uint8_t *tcp,
 		       size_t tcp_len)
 {
-	uint64_t acc;
-	uint32_t sum;
-
-	/* Pseudo-header: addresses, zero, protocol, TCP length (RFC 9293
-	 * section 3.1); for IPv6 a 32-bit length (RFC 8200 section 8.1).
-	 * Summed as 16-bit words, both layouts reduce to the same terms.
-	 * The addresses have even length, so one accumulator serves all. */
-	if (family == IPV6_VERSION)
-		acc = csum_acc(csum_acc(0, src, IPV6_ADDR_LEN), dst, IPV6_ADDR_LEN);
-	else /* both IPv4 addresses in one 64-bit word */
-		acc = csum_load32(src) << 32 | csum_load32(dst);
-	acc = csum_acc(acc, tcp, tcp_len);
-	sum = WIRE_IPPROTO_TCP + (uint32_t)(tcp_len >> CSUM_FOLD_BITS) +
-	      (uint32_t)(tcp_len & CSUM_MASK);
-	return wire_csum_fold(csum_merge(sum, acc));
+	return tcp_csum_from(csum_addrs(family, src, dst), tcp, tcp_len);
 }
 
 /* ---------------------------------------------------------------------------
@@ -336,15 +369,48 @@ static bool opt_is_nop_nop_ts(const uint8_t *opt, size_t len)
 	       opt[NOP_NOP] == WIRE_OPT_TS && opt[NOP_NOP + 1] == WIRE_OPTLEN_TS;
 }
 
+/* Linux's SYN and SYN-ACK layout (tcp_options_write): MSS, sackOK, TS, NOP,
+ * wscale, 20 bytes. The kinds and lengths are compared word by word under a
+ * mask that hides the values. */
+#define SYN_LAYOUT_LEN 20
+#define SYN_LAYOUT_MSS 2
+#define SYN_LAYOUT_TS 6
+#define SYN_LAYOUT_TAIL 16 /* NOP, wscale */
+#define SYN_LAYOUT_WSCALE (SYN_LAYOUT_TAIL + 3)
+
+static bool opt_is_syn_layout(const uint8_t *opt, size_t len)
+{
+	static const uint8_t want[SYN_LAYOUT_LEN] = {
+	    WIRE_OPT_MSS, WIRE_OPTLEN_MSS, 0, 0, WIRE_OPT_SACKOK, WIRE_OPTLEN_SACKOK,
+	    WIRE_OPT_TS, WIRE_OPTLEN_TS, 0, 0, 0, 0, 0, 0, 0, 0,
+	    WIRE_OPT_NOP, WIRE_OPT_WSCALE, WIRE_OPTLEN_WSCALE, 0};
+	static const uint8_t mask[SYN_LAYOUT_LEN] = {
+	    0xff, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0};
+
+	return len == SYN_LAYOUT_LEN &&
+	       (csum_load64(opt) & csum_load64(mask)) == csum_load64(want) &&
+	       (csum_load32(opt + SYN_LAYOUT_TAIL) & csum_load32(mask + SYN_LAYOUT_TAIL)) ==
+		   csum_load32(want + SYN_LAYOUT_TAIL);
+}
+
 wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out)
 {
 	size_t i = 0;
 
 	memset(out, 0, sizeof(*out));
+	/* The two layouts nearly every segment carries, without the walk. */
 	if (opt_is_nop_nop_ts(opt, len)) {
 		out->ts_val = wire_get32(opt + NOP_NOP + OPT_TS_VAL);
 		out->ts_ecr = wire_get32(opt + NOP_NOP + OPT_TS_ECR);
 		out->present = WIRE_HAS_TS;
+		return WIRE_OK;
+	}
+	if (opt_is_syn_layout(opt, len)) {
+		out->mss = wire_get16(opt + SYN_LAYOUT_MSS);
+		out->ts_val = wire_get32(opt + SYN_LAYOUT_TS + OPT_TS_VAL);
+		out->ts_ecr = wire_get32(opt + SYN_LAYOUT_TS + OPT_TS_ECR);
+		out->wscale = opt[SYN_LAYOUT_WSCALE];
+		out->present = WIRE_HAS_MSS | WIRE_HAS_SACKOK | WIRE_HAS_TS | WIRE_HAS_WSCALE;
 		return WIRE_OK;
 	}
 	while (i < len) {
@@ -376,20 +442,31 @@ wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out)
  */
 
 static wire_err parse_ipv4(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg,
-			   size_t *off, size_t *end)
+			   size_t *off, size_t *end, uint64_t *addrs)
 {
 	size_t ihl, tot;
 	uint16_t frag;
+	uint32_t src, dst;
 
 	if (len < WIRE_IPV4_HDR)
 		return WIRE_ERR_IP_TRUNCATED;
 	ihl = (size_t)(pkt[0] & 0x0f) * TCP_WORD;
 	if (ihl < IPV4_IHL_MIN * TCP_WORD || ihl > len)
 		return WIRE_ERR_IP_HEADER;
-	/* A header that carries its correct checksum sums to 0xffff in either
-	 * byte order (never to 0: the version nibble is not zero). */
-	if ((flags & WIRE_PARSE_VERIFY_CSUM) && csum_fold16(csum_acc(0, pkt, ihl)) != CSUM_MASK)
-		return WIRE_ERR_IP_CHECKSUM;
+	/* The addresses are summed once, for the header checksum and for the
+	 * TCP pseudo-header. A header that carries its correct checksum sums
+	 * to 0xffff in either byte order (never to 0: the version nibble is
+	 * not zero). */
+	*addrs = csum_load64(pkt + IPV4_OFF_SRC);
+	if (flags & WIRE_PARSE_VERIFY_CSUM) {
+		uint64_t acc = csum_add64(csum_add64(*addrs, csum_load64(pkt)),
+					  csum_load32(pkt + IPV4_OFF_TTL));
+
+		if (ihl > WIRE_IPV4_HDR)
+			acc = csum_acc(acc, pkt + WIRE_IPV4_HDR, ihl - WIRE_IPV4_HDR);
+		if (csum_fold16(acc) != CSUM_MASK)
+			return WIRE_ERR_IP_CHECKSUM;
+	}
 	/* Bytes past the total length are link-layer padding (e.g. Ethernet's
 	 * 60-byte minimum) and are ignored. */
 	tot = wire_get16(pkt + IPV4_OFF_TOTLEN);
@@ -406,10 +483,21 @@ static wire_err parse_ipv4(const uint8_t *pkt, size_t len, unsigned flags, wire_
 	seg->tos = pkt[IPV4_OFF_TOS];
 	seg->ip_id = wire_get16(pkt + IPV4_OFF_ID);
 	seg->df = (frag & IPV4_FLAG_DF) != 0;
-	memset(seg->src, 0, sizeof(seg->src));
-	memset(seg->dst, 0, sizeof(seg->dst));
-	memcpy(seg->src, pkt + IPV4_OFF_SRC, IPV4_ADDR_LEN);
-	memcpy(seg->dst, pkt + IPV4_OFF_DST, IPV4_ADDR_LEN);
+	/* Each address zero-padded to 16 bytes, in two 8-byte stores. */
+	memcpy(&src, pkt + IPV4_OFF_SRC, IPV4_ADDR_LEN);
+	memcpy(&dst, pkt + IPV4_OFF_DST, IPV4_ADDR_LEN);
+	{
+		const uint64_t zero = 0, s64 = src, d64 = dst;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+		const uint64_t sw = s64 << 32, dw = d64 << 32;
+#else
+		const uint64_t sw = s64, dw = d64;
+#endif
+		memcpy(seg->src, &sw, sizeof sw);
+		memcpy(seg->src + 8, &zero, sizeof zero);
+		memcpy(seg->dst, &dw, sizeof dw);
+		memcpy(seg->dst + 8, &zero, sizeof zero);
+	}
 	*off = ihl;
 	*end = tot;
 	return WIRE_OK;
@@ -441,7 +529,8 @@ static wire_err skip_ipv6_ext(const uint8_t *pkt, size_t *off, size_t end, uint8
 	return WIRE_OK;
 }
 
-static wire_err parse_ipv6(const uint8_t *pkt, size_t len, wire_seg *seg, size_t *off, size_t *end)
+static wire_err parse_ipv6(const uint8_t *pkt, size_t len, wire_seg *seg, size_t *off, size_t *end,
+			   uint64_t *addrs)
 {
 	uint8_t nh;
 	wire_err err;
@@ -466,10 +555,12 @@ static wire_err parse_ipv6(const uint8_t *pkt, size_t len, wire_seg *seg, size_t
 	seg->df = false;
 	memcpy(seg->src, pkt + IPV6_OFF_SRC, IPV6_ADDR_LEN);
 	memcpy(seg->dst, pkt + IPV6_OFF_DST, IPV6_ADDR_LEN);
+	*addrs = csum_acc(0, pkt + IPV6_OFF_SRC, 2 * IPV6_ADDR_LEN);
 	return WIRE_OK;
 }
 
-static wire_err parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, wire_seg *seg)
+static wire_err parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, uint64_t addrs,
+			  wire_seg *seg)
 {
 	size_t doff;
 
@@ -480,8 +571,7 @@ static wire_err parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, wi
 		return WIRE_ERR_TCP_DOFF_SHORT;
 	if (doff > tcp_len)
 		return WIRE_ERR_TCP_DOFF_LONG;
-	if ((flags & WIRE_PARSE_VERIFY_CSUM) &&
-	    wire_tcp_csum(seg->family, seg->src, seg->dst, tcp, tcp_len))
+	if ((flags & WIRE_PARSE_VERIFY_CSUM) && tcp_csum_from(addrs, tcp, tcp_len))
 		return WIRE_ERR_TCP_CHECKSUM;
 
 	seg->sport = wire_get16(tcp + TCP_OFF_SPORT);
@@ -501,23 +591,24 @@ static wire_err parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, wi
 wire_err wire_parse(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg)
 {
 	size_t off, end;
+	uint64_t addrs;
 	wire_err err;
 
 	if (len < 1)
 		return WIRE_ERR_IP_TRUNCATED;
 	switch (pkt[0] >> 4) {
 	case IPV4_VERSION:
-		err = parse_ipv4(pkt, len, flags, seg, &off, &end);
+		err = parse_ipv4(pkt, len, flags, seg, &off, &end, &addrs);
 		break;
 	case IPV6_VERSION:
-		err = parse_ipv6(pkt, len, seg, &off, &end);
+		err = parse_ipv6(pkt, len, seg, &off, &end, &addrs);
 		break;
 	default:
 		return WIRE_ERR_IP_VERSION;
 	}
 	if (err != WIRE_OK)
 		return err;
-	return parse_tcp(pkt + off, end - off, flags, seg);
+	return parse_tcp(pkt + off, end - off, flags, addrs, seg);
 }
 
 /* ---------------------------------------------------------------------------
@@ -631,8 +722,13 @@ size_t wire_build_len(const wire_seg *seg)
 	return ip + tcp;
 }
 
-static void build_ipv4(uint8_t *h, const wire_seg *seg, size_t total)
+/* Writes the IPv4 header and returns its addresses as a checksum
+ * accumulator, which the TCP pseudo-header shares: the header checksum sums
+ * only its first 12 bytes besides. */
+static uint64_t build_ipv4(uint8_t *h, const wire_seg *seg, size_t total)
 {
+	uint64_t addrs;
+
 	h[0] = IPV4_VERSION << 4 | IPV4_IHL_MIN;
 	h[IPV4_OFF_TOS] = seg->tos;
 	wire_set16(h + IPV4_OFF_TOTLEN, (uint16_t)total);
@@ -643,10 +739,14 @@ static void build_ipv4(uint8_t *h, const wire_seg *seg, size_t total)
 	wire_set16(h + IPV4_OFF_CSUM, 0);
 	memcpy(h + IPV4_OFF_SRC, seg->src, IPV4_ADDR_LEN);
 	memcpy(h + IPV4_OFF_DST, seg->dst, IPV4_ADDR_LEN);
-	wire_set16(h + IPV4_OFF_CSUM, wire_csum_fold(wire_csum_add(0, h, WIRE_IPV4_HDR)));
+	addrs = csum_load64(h + IPV4_OFF_SRC);
+	wire_set16(h + IPV4_OFF_CSUM,
+		   csum_native_to_be((uint16_t)~csum_fold16(csum_add64(
+		       csum_add64(addrs, csum_load64(h)), csum_load32(h + IPV4_OFF_TTL)))));
+	return addrs;
 }
 
-static void build_ipv6(uint8_t *h, const wire_seg *seg, size_t total)
+static uint64_t build_ipv6(uint8_t *h, const wire_seg *seg, size_t total)
 {
 	/* Version, traffic class, and a zero flow label (RFC 8200 section 3). */
 	h[0] = (uint8_t)(IPV6_VERSION << 4 | seg->tos >> 4);
@@ -658,12 +758,11 @@ static void build_ipv6(uint8_t *h, const wire_seg *seg, size_t total)
 	h[IPV6_OFF_HOPS] = seg->ttl;
 	memcpy(h + IPV6_OFF_SRC, seg->src, IPV6_ADDR_LEN);
 	memcpy(h + IPV6_OFF_DST, seg->dst, IPV6_ADDR_LEN);
+	return csum_acc(0, h + IPV6_OFF_SRC, 2 * IPV6_ADDR_LEN);
 }
 
-static void build_tcp(uint8_t *t, const wire_seg *seg, size_t tcp_len)
+static void build_tcp(uint8_t *t, const wire_seg *seg, size_t olen, size_t tcp_len, uint64_t addrs)
 {
-	size_t olen = opt_padded(seg);
-
 	wire_set16(t + TCP_OFF_SPORT, seg->sport);
 	wire_set16(t + TCP_OFF_DPORT, seg->dport);
 	wire_set32(t + TCP_OFF_SEQ, seg->seq);
@@ -673,31 +772,48 @@ static void build_tcp(uint8_t *t, const wire_seg *seg, size_t tcp_len)
 	wire_set16(t + TCP_OFF_WIN, seg->win);
 	wire_set16(t + TCP_OFF_CSUM, 0);
 	wire_set16(t + TCP_OFF_URG, seg->urg);
-	if (seg->opt_len)
+	if (olen) {
+		/* Padding with EOL bytes keeps the header a whole number of
+		 * words: zero the last word, then copy the options over it. */
+		static const uint8_t eol_word[TCP_WORD] = {WIRE_OPT_EOL, WIRE_OPT_EOL, WIRE_OPT_EOL,
+							   WIRE_OPT_EOL};
+
+		memcpy(t + WIRE_TCP_HDR + olen - TCP_WORD, eol_word, TCP_WORD);
 		memcpy(t + WIRE_TCP_HDR, seg->opt, seg->opt_len);
-	/* Padding with EOL bytes keeps the header a whole number of words. */
-	memset(t + WIRE_TCP_HDR + seg->opt_len, WIRE_OPT_EOL, olen - seg->opt_len);
+	}
 	if (seg->payload_len)
 		memcpy(t + WIRE_TCP_HDR + olen, seg->payload, seg->payload_len);
-	wire_set16(t + TCP_OFF_CSUM, wire_tcp_csum(seg->family, seg->src, seg->dst, t, tcp_len));
+	wire_set16(t + TCP_OFF_CSUM, tcp_csum_from(addrs, t, tcp_len));
 }
 
-/* buf must not overlap the memory seg->opt and seg->payload point to. */
+/* buf must not overlap the memory seg->opt and seg->payload point to. The
+ * checks are wire_build_len's, made once here. */
 size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
 {
-	size_t total = wire_build_len(seg);
-	size_t ip;
+	size_t olen, tcp_len, total;
+	uint64_t addrs;
+	uint8_t *t;
 
-	if (total == 0 || total > cap)
+	if (seg->opt_len > WIRE_TCP_MAX_OPTS)
 		return 0;
+	olen = opt_padded(seg);
+	tcp_len = WIRE_TCP_HDR + olen + seg->payload_len;
 	if (seg->family == IPV4_VERSION) {
-		ip = WIRE_IPV4_HDR;
-		build_ipv4(buf, seg, total);
+		total = WIRE_IPV4_HDR + tcp_len;
+		if (total > IPV4_MAX_TOTLEN || total > cap)
+			return 0;
+		addrs = build_ipv4(buf, seg, total);
+		t = buf + WIRE_IPV4_HDR;
+	} else if (seg->family == IPV6_VERSION) {
+		total = WIRE_IPV6_HDR + tcp_len;
+		if (tcp_len > IPV6_MAX_PLEN || total > cap)
+			return 0;
+		addrs = build_ipv6(buf, seg, total);
+		t = buf + WIRE_IPV6_HDR;
 	} else {
-		ip = WIRE_IPV6_HDR;
-		build_ipv6(buf, seg, total);
+		return 0;
 	}
-	build_tcp(buf + ip, seg, total - ip);
+	build_tcp(t, seg, olen, tcp_len, addrs);
 	return total;
 }
 

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define WIRE_IPV4_HDR 20
 #define WIRE_IPV6_HDR 40
@@ -183,16 +184,47 @@ size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg);
  * (options over 40 bytes, family not 4 or 6, length fields overflow). */
 size_t wire_build_len(const wire_seg *seg);
 
-/* Byte order helpers. */
-static inline uint16_t wire_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+/* Byte order helpers: one load or store and a byte swap each (the byte by
+ * byte forms are not always merged by the compiler, and every header field
+ * of every packet goes through these). */
+static inline uint16_t wire_get16(const uint8_t *p)
+{
+	uint16_t v;
+
+	memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return v;
+#else
+	return __builtin_bswap16(v);
+#endif
+}
+
 static inline uint32_t wire_get32(const uint8_t *p)
 {
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+	uint32_t v;
+
+	memcpy(&v, p, sizeof v);
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+	return v;
+#else
+	return __builtin_bswap32(v);
+#endif
 }
-static inline void wire_set16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+static inline void wire_set16(uint8_t *p, uint16_t v)
+{
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+	v = __builtin_bswap16(v);
+#endif
+	memcpy(p, &v, sizeof v);
+}
+
 static inline void wire_set32(uint8_t *p, uint32_t v)
 {
-	p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+	v = __builtin_bswap32(v);
+#endif
+	memcpy(p, &v, sizeof v);
 }
 
 #endif /* SYNACK_WIRE_H */

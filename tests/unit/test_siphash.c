@@ -44,6 +44,35 @@ static void test_matches_libsodium(void **state)
 	}
 }
 
+/* Messages that end in a partial word: n words and a tail of 0..7 bytes. */
+static void test_tail_matches_libsodium(void **state)
+{
+	(void)state;
+	for (unsigned k = 0; k < KEYS; k++) {
+		uint8_t key[crypto_shorthash_siphash24_KEYBYTES];
+		uint64_t w[WORDS_MAX + 1];
+		uint8_t msg[8 * (WORDS_MAX + 1)], out[crypto_shorthash_siphash24_BYTES];
+
+		randombytes_buf(key, sizeof key);
+		randombytes_buf(w, sizeof w);
+		for (size_t n = 0; n <= WORDS_MAX; n++) {
+			for (unsigned t = 0; t < 8; t++) {
+				uint64_t tail = t ? w[n] & (~0ULL >> (64 - 8 * t)) : 0;
+				uint64_t ref = 0;
+				size_t len = 8 * n + t;
+
+				/* The message: n words, then the tail's low t bytes. */
+				for (size_t i = 0; i < len; i++)
+					msg[i] = (uint8_t)(w[i / 8] >> (8 * (i % 8)));
+				crypto_shorthash_siphash24(out, msg, len, key);
+				for (int b = 7; b >= 0; b--)
+					ref = ref << 8 | out[b];
+				assert_true(siphash_tail(key, w, n, tail, t, 2, 4) == ref);
+			}
+		}
+	}
+}
+
 /* SipHash-1-3 has no libsodium counterpart; it must at least depend on the
  * key and on every word. */
 static void test_13_depends_on_key_and_words(void **state)
@@ -67,6 +96,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_matches_libsodium),
+	    cmocka_unit_test(test_tail_matches_libsodium),
 	    cmocka_unit_test(test_13_depends_on_key_and_words),
 	};
 
