@@ -240,6 +240,15 @@ typedef struct synack_config {
 	uint8_t keepalive_probes;    /* 9 (tcp_keepalive_probes) */
 	uint8_t orphan_retries;    /* 0 means 8, as in Linux (tcp_orphan_retries) */
 	bool tail_loss_probe;      /* RFC 8985 7 probes with SACK: on (tcp_early_retrans=3) */
+	/* Loss detection, as Linux's tcp_recovery: SYNACK_RECOVERY_RACK (1, the
+	 * default: RFC 8985 time-based detection with a reordering window) or
+	 * SYNACK_RECOVERY_DUPTHRESH (0: RFC 6675 IsLost, three duplicate ACKs
+	 * or three segments SACKed above a hole). */
+	uint8_t recovery;
+	/* F-RTO (RFC 5682), as Linux's tcp_frto: 2 (on; 1 behaves the same),
+	 * 0 off. After a timeout, new data tells a spurious timeout from a
+	 * real loss, and a spurious one gives the window back. */
+	uint8_t frto;
 
 	/* Listening. */
 	uint32_t max_syn_backlog;  /* SYN queue per listener: 256 (tcp_max_syn_backlog) */
@@ -269,6 +278,10 @@ typedef struct synack_config {
 	synack_event_fn on_event;
 	void *event_ctx;
 } synack_config;
+
+/* synack_config.recovery: Linux's tcp_recovery values. */
+#define SYNACK_RECOVERY_DUPTHRESH 0
+#define SYNACK_RECOVERY_RACK 1
 
 /* SYN cookies (RFC 4987 3.6), as Linux's tcp_syncookies 0, 1 and 2. */
 #define SYNACK_SYNCOOKIES_NEVER 0
@@ -511,9 +524,21 @@ typedef struct synack_info {
 	uint32_t snd_wnd, rcv_wnd;          /* unscaled, bytes */
 	uint32_t unacked;                   /* bytes in flight */
 	uint32_t cwnd;                      /* segments */
+	/* Slow-start threshold in segments (Linux's tcpi_snd_ssthresh);
+	 * UINT32_MAX until the first reduction. */
+	uint32_t ssthresh;
+	/* Congestion-avoidance state (Linux's tcpi_ca_state): SYNACK_CA_*. */
+	uint8_t ca_state;
 	uint32_t send_queued, recv_queued;
 	int error;
 } synack_info;
+
+/* synack_info.ca_state, with Linux's numbers (enum tcp_ca_state). */
+#define SYNACK_CA_OPEN 0     /* no loss suspected */
+#define SYNACK_CA_DISORDER 1 /* SACKs or duplicate ACKs seen, no loss yet */
+#define SYNACK_CA_CWR 2      /* window reduced for ECN or a loss probe */
+#define SYNACK_CA_RECOVERY 3 /* fast recovery (RFC 6675 / RFC 6582, PRR) */
+#define SYNACK_CA_LOSS 4     /* after a retransmission timeout */
 
 void synack_conn_info(const synack_conn *c, synack_info *info);
 

@@ -145,6 +145,7 @@ void conn_release(synack_conn *c)
 	conn_unlink(c);
 	ring_release(s, &c->sndq);
 	ring_release(s, &c->rcvq);
+	rtx_release(c);
 	stack_event(s, SYNACK_EV_FREED, c, NULL, 0);
 	c->s = NULL;
 	pool_put(&s->conn_pool, c);
@@ -182,6 +183,7 @@ void conn_enter_timewait(synack_conn *c)
 	}
 	/* Nothing is left to send; keep what the user has not read yet. */
 	ring_release(s, &c->sndq);
+	rtx_release(c);
 	c->timer_kind = CT_NONE;
 	conn_timer_set(c, CT_TIMEWAIT, s->now + (synack_time)s->cfg.timewait_ms * NS_PER_MS);
 	/* The block is still in use by the caller: synack_input makes it a
@@ -637,6 +639,8 @@ void synack_conn_info(const synack_conn *c, synack_info *info)
 	info->rcv_wnd = c->rcv_adv - c->rcv_nxt;
 	info->unacked = c->snd_max - c->snd_una;
 	info->cwnd = c->cwnd;
+	info->ssthresh = c->ssthresh;
+	info->ca_state = c->ca_state;
 	info->send_queued = c->sndq.len;
 	info->recv_queued = c->rcvq.len;
 	info->error = c->hard_error;

@@ -72,8 +72,8 @@ static void pmtu_reduced(synack_conn *c, uint32_t mtu)
 	clamp = (uint16_t)(mtu - overhead);
 	c->mss_clamp = clamp;
 	c->snd_mss = (c->neg & NEG_TS) ? (uint16_t)(clamp - TCP_TS_OPT_SPACE) : clamp;
-	if (c->snd_max != c->snd_una && c->state != SYNACK_SYN_SENT) {
-		c->snd_nxt = c->snd_una;
+	if (c->rtx.len && c->state != SYNACK_SYN_SENT) {
+		cc_simple_retransmit(c);
 		conn_output(c);
 	}
 }

@@ -6,6 +6,9 @@
 #include "engine/internal.h"
 
 #define RTO_FALLBACK_MS 3000 /* RFC 6298 5.7, Linux TCP_TIMEOUT_FALLBACK */
+/* Linux's tcp_tsval_replay: RTO (ms) * 1024 / 1000 timestamp ticks. */
+#define TS_REPLAY_NUM 1024
+#define TS_REPLAY_DEN 1000
 
 static uint32_t seg_len(const wire_seg *seg)
 {
@@ -31,6 +34,9 @@ void conn_rtt_sample(synack_conn *c, uint32_t rtt_us)
 	var4 = 4ULL * c->rttvar_us;
 	if (var4 < (uint64_t)cfg->rto_min_ms * 1000)
 		var4 = (uint64_t)cfg->rto_min_ms * 1000;
+	/* RACK (RFC 8985) reads the path's minimum RTT. */
+	if (!c->min_rtt_us || rtt_us < c->min_rtt_us)
+		c->min_rtt_us = rtt_us;
 	rto_us = c->srtt_us + var4;
 	c->rto_ms = (uint32_t)((rto_us + 999) / 1000);
 	if (c->rto_ms > cfg->rto_max_ms)
@@ -91,7 +97,7 @@ static void handshake_done(synack_conn *c)
 	c->backoff = 0;
 	c->retrans_start = 0;
 	c->flags &= (uint16_t)~CF_RETRANSMITTED;
-	c->recover = c->snd_una;
+	c->high_seq = c->snd_una;
 	tfo_child_done(c);
 	c->rcv_wup = c->rcv_nxt;
 	c->last_heard = c->s->now;
@@ -186,15 +192,45 @@ void syn_sent_input(synack_conn *c, const wire_seg *seg)
 
 /* ---- the synchronized states ---------------------------------------------- */
 
+static uint32_t seg_window(const synack_conn *c, const wire_seg *seg)
+{
+	return (uint32_t)seg->win << (c->snd_wscale > 0 ? c->snd_wscale : 0);
+}
+
+/* Linux's tcp_may_update_window (RFC 9293 3.10.7.4, fifth step): a newer
+ * segment, or an ACK that moves SND.UNA — judged against SND.UNA before
+ * this segment (prior_una), so a new ACK may also shrink or close the
+ * window. */
+static bool may_update_window(const synack_conn *c, const wire_seg *seg, uint32_t prior_una)
+{
+	return seq_gt(seg->ack, prior_una) || seq_gt(seg->seq, c->snd_wl1) ||
+	       (seg->seq == c->snd_wl1 && seg_window(c, seg) > c->snd_wnd);
+}
+
+/* Linux's tcp_disordered_ack: a late duplicate ACK (pure, at RCV.NXT,
+ * acknowledging SND.UNA, leaving the window alone) whose timestamp is older
+ * by less than about one RTO was merely reordered behind a newer segment;
+ * PAWS lets it through (RFC 7323 5.3 protects data, not such ACKs). */
+static bool disordered_ack(const synack_conn *c, const wire_seg *seg)
+{
+	uint32_t replay = (uint32_t)((uint64_t)c->rto_ms * TS_REPLAY_NUM / TS_REPLAY_DEN);
+
+	return (seg->flags & WIRE_ACK) && seg_len(seg) == 0 && seg->seq == c->rcv_nxt &&
+	       seg->ack == c->snd_una && !may_update_window(c, seg, c->snd_una) &&
+	       (int32_t)(c->ts_recent - seg->opts.ts_val) <= (int32_t)replay;
+}
+
 /* RFC 7323 5.3 (PAWS): a timestamp older than TS.Recent, unless TS.Recent
- * is more than 24 days old. */
+ * is more than 24 days old or the segment is a disordered ACK. */
 static bool paws_reject(const synack_conn *c, const wire_seg *seg)
 {
 	if (!(c->neg & NEG_TS) || !(seg->opts.present & WIRE_HAS_TS))
 		return false;
 	if (!seq_lt(seg->opts.ts_val, c->ts_recent))
 		return false;
-	return c->s->now - c->ts_recent_at < TCP_PAWS_24DAYS_MS * NS_PER_MS;
+	if (c->s->now - c->ts_recent_at >= TCP_PAWS_24DAYS_MS * NS_PER_MS)
+		return false;
+	return !disordered_ack(c, seg);
 }
 
 /* Linux's tcp_sequence: the segment must end at or after RCV.NXT and start
@@ -279,19 +315,18 @@ static void take_acked(synack_conn *c, uint32_t ack)
 		c->snd_nxt = ack;
 	c->backoff = 0;
 	c->retrans_start = 0;
-	c->head_sent = s->now; /* the new head's own send time is not kept */
 	if (data && (c->flags & CF_USER))
 		stack_event(s, SYNACK_EV_WRITABLE, c, NULL, 0);
 }
 
-/* Linux's tcp_may_update_window (RFC 9293 3.10.7.4, fifth step). */
-static bool update_window(synack_conn *c, const wire_seg *seg)
+/* Takes the segment's window when it may; true when the window changed. */
+static bool update_window(synack_conn *c, const wire_seg *seg, uint32_t prior_una)
 {
-	uint32_t wnd = (uint32_t)seg->win << (c->snd_wscale > 0 ? c->snd_wscale : 0);
-	bool changed = wnd != c->snd_wnd;
+	uint32_t wnd = seg_window(c, seg);
+	bool changed = false;
 
-	if (seq_gt(seg->ack, c->snd_una) || seq_gt(seg->seq, c->snd_wl1) ||
-	    (seg->seq == c->snd_wl1 && wnd > c->snd_wnd)) {
+	if (may_update_window(c, seg, prior_una)) {
+		changed = wnd != c->snd_wnd;
 		c->snd_wnd = wnd;
 		c->snd_wl1 = seg->seq;
 		c->snd_wl2 = seg->ack;
@@ -350,16 +385,12 @@ static bool check_ack(synack_conn *c, const wire_seg *seg)
 	if (seq_gt(seg->ack, c->snd_una)) {
 		rtt_from_ack(c, seg);
 		take_acked(c, seg->ack);
-		if (c->tlp_high_seq && seq_geq(c->snd_una, c->tlp_high_seq))
-			c->tlp_high_seq = 0; /* the probe's episode is over */
 		if (c->snd_una == c->snd_max)
 			conn_timer_set(c, CT_NONE, 0);
-		else
-			conn_arm_loss_timer(c); /* RFC 6298 5.3, or a probe first */
 	}
-	window_changed = update_window(c, seg);
-	cc_on_ack(c, seg, prior_una, c->snd_una - prior_una, window_changed);
-	cc_on_ecn_echo(c, seg);
+	window_changed = update_window(c, seg, prior_una);
+	/* Recovery, the congestion window and the loss timers (cc.c). */
+	cc_on_ack(c, seg, prior_una, window_changed);
 	switch (c->state) {
 	case SYNACK_FIN_WAIT_1:
 		if (fin_acked(c)) {

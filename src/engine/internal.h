@@ -219,7 +219,26 @@ typedef struct seq_range {
 } seq_range;
 
 #define OOO_MAX 16   /* out-of-order runs held (each is data in the receive ring) */
-#define SACKED_MAX 8 /* runs the peer reported holding */
+
+/* One transmitted segment still unacknowledged (Linux: an skb in the
+ * retransmit queue, one MSS at most, so pcount is 1). */
+typedef struct rtx_seg {
+	uint32_t start, end;  /* sequence space, a FIN included */
+	synack_time sent;     /* last (re)transmission */
+	uint8_t state;        /* SEG_* */
+	uint8_t tcp_flags;    /* PSH and FIN as first sent, kept for resends */
+} rtx_seg;
+
+#define SEG_SACKED 0x01       /* TCPCB_SACKED_ACKED */
+#define SEG_LOST 0x02         /* TCPCB_LOST */
+#define SEG_RETRANS 0x04      /* TCPCB_SACKED_RETRANS: resent, counted in retrans_out */
+#define SEG_EVER_RETRANS 0x08 /* TCPCB_EVER_RETRANS */
+
+/* The segments in flight, oldest first: a ring grown by doubling. */
+typedef struct rtx_queue {
+	rtx_seg *v;
+	uint32_t cap, head, len; /* len is Linux's packets_out */
+} rtx_queue;
 
 enum conn_timer {
 	CT_NONE = 0,
@@ -229,6 +248,7 @@ enum conn_timer {
 	CT_TIMEWAIT, /* 2*MSL (Linux: 60 s) for a block the user still holds */
 	CT_KEEPALIVE, /* idle connection probe (RFC 1122 4.2.3.6) */
 	CT_TLP,       /* tail loss probe (RFC 8985 7), before the RTO */
+	CT_REO,       /* RACK reordering timer (RFC 8985 6.2) */
 };
 
 /* Connection flags. */
@@ -273,7 +293,7 @@ struct synack_conn {
 	uint32_t snd_wnd, snd_wl1, snd_wl2, max_snd_wnd;
 	uint32_t fin_seq;      /* sequence number of our FIN, when queued */
 	uint32_t snd_sml;      /* end of the last short segment sent (Minshall) */
-	uint32_t cwnd, ssthresh; /* segments (RFC 5681; full version in issue 3) */
+	uint32_t cwnd, ssthresh; /* segments (RFC 5681) */
 
 	/* Receive sequence space. */
 	uint32_t irs, rcv_nxt, rcv_adv; /* rcv_adv: right edge last advertised */
@@ -295,7 +315,6 @@ struct synack_conn {
 	uint32_t rtt_seq;
 	synack_time rtt_time;
 	synack_time retrans_start; /* when the unacknowledged head was first sent, once it timed out */
-	synack_time head_sent;     /* when the oldest unacknowledged segment went out */
 
 	synack_time syn_time, established_at;
 	uint32_t user_timeout_ms;
@@ -316,16 +335,27 @@ struct synack_conn {
 	uint8_t ooo_count;
 	seq_range ooo[OOO_MAX]; /* data held beyond RCV.NXT, most recent first */
 
-	/* Sending: congestion control (RFC 5681, NewReno RFC 6582) and what the
-	 * peer's SACK blocks say it holds (RFC 2018, RFC 6675). */
-	uint32_t cwnd_cnt;      /* ACKed segments toward the next cwnd step */
-	uint32_t recover;       /* SND.MAX when fast recovery began */
-	uint32_t tlp_high_seq;  /* SND.MAX when a loss probe went out, 0: none */
-	uint32_t high_rxt;      /* RFC 6675 HighRxt: end of the last hole resent */
-	uint8_t dupacks;
-	uint8_t in_recovery;
-	uint8_t sacked_count;
-	seq_range sacked[SACKED_MAX]; /* sorted, above SND.UNA */
+	/* Sending: the retransmit queue and congestion control as Linux runs
+	 * them (cc.c, rtx.c): reno, PRR (RFC 6937), RACK-TLP (RFC 8985),
+	 * F-RTO (RFC 5682), NewReno (RFC 6582) without SACK. Counts are in
+	 * segments, like Linux's packets_out / sacked_out / lost_out. */
+	rtx_queue rtx;
+	uint32_t sacked_out, lost_out, retrans_out;
+	uint32_t lost_total;     /* segments ever marked lost (Linux's tp->lost) */
+	uint32_t cwnd_cnt;       /* ACKed segments toward the next cwnd step */
+	uint32_t prior_cwnd, prior_ssthresh; /* before the reduction, for undo */
+	uint32_t high_seq;       /* SND.NXT when CWR, Recovery or Loss began */
+	uint32_t prr_delivered, prr_out; /* RFC 6937 */
+	uint32_t max_packets_out, cwnd_usage_seq; /* tcp_cwnd_validate */
+	uint32_t tlp_high_seq;   /* SND.NXT when a loss probe went out, 0: none */
+	uint32_t rack_end_seq, rack_rtt_us, min_rtt_us;
+	synack_time rack_sent;   /* send time of the most recently sent delivered segment */
+	uint8_t ca_state;        /* SYNACK_CA_* */
+	uint8_t frto;            /* F-RTO in progress (RFC 5682) */
+	uint8_t undo_marker;     /* a reduction that may still be undone */
+	uint8_t is_cwnd_limited;
+	uint8_t tlp_retrans;     /* the probe was a retransmission */
+	uint8_t rack_advanced, reord_seen;
 
 	/* Keepalive (SO_KEEPALIVE, TCP_KEEPIDLE/INTVL/CNT). */
 	uint32_t ka_idle_ms, ka_intvl_ms;
@@ -333,7 +363,6 @@ struct synack_conn {
 	synack_time last_heard; /* last segment from the peer */
 	int soft_error;         /* ICMP error kept for a later timeout (Linux sk_err_soft) */
 	uint8_t ecn_flags;      /* ECN_* */
-	uint32_t ecn_cwr_seq;   /* SND.MAX at the last ECN reduction */
 	uint8_t tfo;            /* TFO_* */
 	uint16_t tfo_syn_len;   /* data bytes our SYN carried */
 
@@ -361,7 +390,6 @@ typedef struct tw_entry {
 /* ECN state of a connection (conn->ecn_flags), RFC 3168 6.1. */
 #define ECN_ECE_PENDING 0x01 /* CE seen: ECE on our segments until a CWR */
 #define ECN_CWR_PENDING 0x02 /* we reduced: CWR on our next new data */
-#define ECN_IN_CWR 0x04      /* reduced for ECE; no more until past ecn_cwr_seq */
 
 /* send_raw: mark the IP header ECT(0) (RFC 3168 5). */
 #define TX_ECT 0x100
@@ -539,14 +567,34 @@ size_t rcv_sack_option(const synack_conn *c, uint8_t *opt, size_t room);
 void rcv_ooo_clear(synack_conn *c);
 void ring_write_at(ring *r, uint32_t off, const uint8_t *data, uint32_t len);
 
-/* cc.c: congestion control, the SACK scoreboard, fast retransmit */
-void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, uint32_t acked_bytes,
-               bool window_changed);
+/* rtx.c: the retransmit queue and its SACK scoreboard */
+static inline rtx_seg *rtx_at(const synack_conn *c, uint32_t i)
+{
+	return &c->rtx.v[(c->rtx.head + i) & (c->rtx.cap - 1)];
+}
+static inline uint32_t rtx_seg_data(const rtx_seg *g)
+{
+	return g->end - g->start - ((g->tcp_flags & WIRE_FIN) ? 1 : 0);
+}
+/* Linux's tcp_packets_in_flight: packets_out - left_out + retrans_out. */
+static inline uint32_t cc_in_flight(const synack_conn *c)
+{
+	return c->rtx.len - (c->sacked_out + c->lost_out) + c->retrans_out;
+}
+int rtx_reserve(synack_conn *c);
+void rtx_append(synack_conn *c, uint32_t seq, uint32_t seq_len, uint8_t tcp_flags);
+void rtx_release(synack_conn *c);
+bool rtx_resend(synack_conn *c, uint32_t i);
+void rtx_mark_lost(synack_conn *c, rtx_seg *g);
+synack_time rtx_head_sent(const synack_conn *c);
+
+/* cc.c: congestion control and loss recovery */
+void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, bool window_changed);
 void cc_on_rto(synack_conn *c);
-void cc_on_ecn_echo(synack_conn *c, const wire_seg *seg);
-void cc_sack_update(synack_conn *c, const wire_seg *seg);
-uint32_t cc_sacked_end(const synack_conn *c, uint32_t seq);
-void conn_retransmit_at(synack_conn *c, uint32_t seq);
+void cc_reo_timeout(synack_conn *c);
+void cc_simple_retransmit(synack_conn *c);
+bool cc_in_cwnd_reduction(const synack_conn *c);
+void cc_cwnd_validate(synack_conn *c, bool cwnd_limited);
 
 /* icmp.c */
 int icmp_input(synack_stack *s, const wire_icmp *ic);

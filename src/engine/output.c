@@ -374,18 +374,47 @@ void conn_timer_set(synack_conn *c, uint8_t kind, synack_time at)
 
 void conn_rearm_rto(synack_conn *c) { conn_timer_set(c, CT_RETRANS, rto_deadline(c, c->rto_ms)); }
 
-/* RFC 8985 7 as Linux schedules it (tcp_schedule_loss_probe): with SACK, in
- * the open state, with no probe outstanding. */
+/* Linux's tcp_rearm_rto: the RTO from now, or, when a loss probe or the
+ * reordering timer stood in its place, from the head's last transmission. */
+static void rearm_rto(synack_conn *c)
+{
+	synack_time at;
+
+	if (c->timer_kind != CT_TLP && c->timer_kind != CT_REO) {
+		conn_rearm_rto(c);
+		return;
+	}
+	at = rtx_head_sent(c) + (synack_time)c->rto_ms * NS_PER_MS;
+	conn_timer_set(c, CT_RETRANS, at > c->s->now ? at : c->s->now + 1);
+}
+
+static bool can_send_data(const synack_conn *c)
+{
+	switch (c->state) {
+	case SYNACK_ESTABLISHED:
+	case SYNACK_CLOSE_WAIT:
+	case SYNACK_FIN_WAIT_1:
+	case SYNACK_CLOSING:
+	case SYNACK_LAST_ACK:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* RFC 8985 7 as Linux schedules it (tcp_schedule_loss_probe): with SACK,
+ * segments in flight, Open or CWR, in every state that sends data (a FIN
+ * queued in FIN-WAIT-1, CLOSING or LAST-ACK included). */
 static bool tlp_eligible(const synack_conn *c)
 {
-	return c->s->cfg.tail_loss_probe && (c->neg & NEG_SACK) && !c->in_recovery &&
-	       !c->tlp_high_seq && seq_geq(c->snd_una, c->recover) &&
-	       (c->state == SYNACK_ESTABLISHED || c->state == SYNACK_CLOSE_WAIT);
+	return c->s->cfg.tail_loss_probe && (c->neg & NEG_SACK) && c->rtx.len &&
+	       (c->ca_state == SYNACK_CA_OPEN || c->ca_state == SYNACK_CA_CWR) && can_send_data(c);
 }
 
 /* The probe timeout: 2 SRTT, plus room for a delayed ACK when only one
- * segment is out, never later than the RTO would fire. */
-static synack_time tlp_deadline(const synack_conn *c)
+ * segment is out, never later than the RTO would fire: a full RTO from now
+ * after an ACK (advancing_rto), else from the head's transmission. */
+static synack_time tlp_deadline(const synack_conn *c, bool advancing_rto)
 {
 	synack_stack *s = c->s;
 	uint64_t ms = TLP_NO_RTT_MS;
@@ -393,23 +422,23 @@ static synack_time tlp_deadline(const synack_conn *c)
 
 	if (c->srtt_us) {
 		ms = 2ULL * c->srtt_us / 1000;
-		ms += c->snd_max - c->snd_una <= c->snd_mss ? TLP_ONE_SEGMENT_MS : TLP_SLACK_MS;
+		ms += c->rtx.len == 1 ? TLP_ONE_SEGMENT_MS : TLP_SLACK_MS;
 	}
 	at = s->now + ms * NS_PER_MS;
-	rto_at = (c->head_sent ? c->head_sent : s->now) + (synack_time)c->rto_ms * NS_PER_MS;
+	rto_at = (advancing_rto ? s->now : rtx_head_sent(c)) + (synack_time)c->rto_ms * NS_PER_MS;
 	if (rto_at > s->now && rto_at < at)
 		at = rto_at;
 	return at;
 }
 
-/* The timer for data in flight: a loss probe when one may go, else the
- * RTO (Linux's tcp_set_xmit_timer). */
+/* The timer for data in flight after an ACK: a loss probe when one may go,
+ * else the RTO (Linux's tcp_set_xmit_timer). */
 void conn_arm_loss_timer(synack_conn *c)
 {
 	if (tlp_eligible(c))
-		conn_timer_set(c, CT_TLP, tlp_deadline(c));
+		conn_timer_set(c, CT_TLP, tlp_deadline(c, true));
 	else
-		conn_rearm_rto(c);
+		rearm_rto(c);
 }
 
 static bool send_window_closed(const synack_conn *c)
@@ -427,7 +456,7 @@ void conn_arm_timer(synack_conn *c)
 	if (c->timer_kind == CT_TIMEWAIT)
 		return;
 	if (c->snd_max != c->snd_una) {
-		if (c->timer_kind != CT_RETRANS && c->timer_kind != CT_TLP)
+		if (c->timer_kind != CT_RETRANS && c->timer_kind != CT_TLP && c->timer_kind != CT_REO)
 			conn_arm_loss_timer(c);
 		return;
 	}
@@ -453,31 +482,24 @@ void conn_arm_timer(synack_conn *c)
 
 /* ---- sending data -------------------------------------------------------------------- */
 
-static bool can_send_data(const synack_conn *c)
-{
-	switch (c->state) {
-	case SYNACK_ESTABLISHED:
-	case SYNACK_CLOSE_WAIT:
-	case SYNACK_FIN_WAIT_1:
-	case SYNACK_CLOSING:
-	case SYNACK_LAST_ACK:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_len)
+/* A segment left from SND.NXT: it joins the retransmit queue (rtx_reserve
+ * made room), the RTT may be timed, and the RTO starts if nothing was in
+ * flight or a loss probe stood in its place (Linux's
+ * tcp_event_new_data_sent). */
+static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_len, uint8_t flags)
 {
 	synack_stack *s = c->s;
+	bool was_empty = c->rtx.len == 0;
 
+	rtx_append(c, seq, seq_len, flags);
+	if (cc_in_cwnd_reduction(c))
+		c->prr_out++;
 	if (seq_lt(seq, c->snd_max)) {
+		/* Fast Open SYN data the server did not take, sent again. */
 		c->total_retrans++;
 		s->ctr.retransmits++;
 		c->flags &= (uint16_t)~CF_RTT_TIMING; /* Karn: no sample across a retransmission */
 	} else {
-		if (seq == c->snd_una)
-			c->head_sent = s->now;
 		/* Linux's tcp_event_data_sent: new data soon after data came in
 		 * looks like a reply; ACKs then wait to ride on the next one. */
 		if (len && c->ato_ms && s->now - c->last_rcv < (synack_time)c->ato_ms * NS_PER_MS)
@@ -492,10 +514,9 @@ static void note_sent(synack_conn *c, uint32_t seq, uint32_t len, uint32_t seq_l
 	c->snd_nxt = seq + seq_len;
 	if (seq_gt(c->snd_nxt, c->snd_max))
 		c->snd_max = c->snd_nxt;
-	if (c->timer_kind != CT_RETRANS && c->timer_kind != CT_TLP)
-		conn_arm_loss_timer(c);
-	else if (c->timer_kind == CT_TLP && tlp_eligible(c))
-		conn_timer_set(c, CT_TLP, tlp_deadline(c)); /* new data: probe after it */
+	if (was_empty || c->timer_kind == CT_TLP ||
+	    (c->timer_kind != CT_RETRANS && c->timer_kind != CT_REO))
+		rearm_rto(c);
 }
 
 static void tx_pending(synack_conn *c)
@@ -508,18 +529,21 @@ static void tx_pending(synack_conn *c)
 
 /* Sends what the window allows (RFC 9293 3.8.6.2.1 for the sender's SWS
  * rule, RFC 896 Nagle unless TCP_NODELAY), then the FIN once all data has
- * gone. Linux marks PSH on the segment that empties the send queue. */
-void conn_output(synack_conn *c)
+ * gone. Linux marks PSH on the segment that empties the send queue. cwnd
+ * counts segments in flight (Linux's tcp_cwnd_test). A loss probe (RFC 8985
+ * 7.3) sends one segment past cwnd and Nagle. Returns segments sent. */
+static uint32_t output_data(synack_conn *c, bool probe)
 {
 	synack_stack *s = c->s;
+	uint32_t sent = 0;
+	bool cwnd_limited = false;
 
 	if (!can_send_data(c))
-		return;
+		return 0;
 	for (;;) {
 		uint32_t data_end = c->snd_una + c->sndq.len;
-		uint32_t wnd = c->snd_wnd;
-		uint32_t cwnd_bytes = c->cwnd * c->snd_mss;
-		uint32_t wnd_end, avail, room, len;
+		uint32_t wnd_end = c->snd_una + c->snd_wnd;
+		uint32_t avail, room, len;
 		uint8_t flags = 0;
 		bool fin_now;
 
@@ -527,18 +551,24 @@ void conn_output(synack_conn *c)
 			tx_pending(c);
 			break;
 		}
-		if (c->sacked_count && seq_lt(c->snd_nxt, c->snd_max))
-			c->snd_nxt = cc_sacked_end(c, c->snd_nxt); /* the peer holds it */
+		if (probe && sent)
+			break;
+		if (cc_in_flight(c) >= c->cwnd && !probe) {
+			cwnd_limited = true;
+			break;
+		}
+		if (rtx_reserve(c))
+			break; /* no memory for the record: send later */
 		if (!seq_lt(c->snd_nxt, data_end)) {
 			/* All data sent: the FIN, alone. */
 			if ((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq) {
 				conn_xmit(c, c->fin_seq, WIRE_FIN, 0);
 				c->flags |= CF_FIN_SENT;
-				note_sent(c, c->fin_seq, 0, 1);
+				note_sent(c, c->fin_seq, 0, 1, WIRE_FIN);
+				sent++;
 			}
 			break;
 		}
-		wnd_end = c->snd_una + (wnd < cwnd_bytes ? wnd : cwnd_bytes);
 		avail = data_end - c->snd_nxt;
 		room = seq_gt(wnd_end, c->snd_nxt) ? wnd_end - c->snd_nxt : 0;
 		len = avail < c->snd_mss ? avail : c->snd_mss;
@@ -553,8 +583,8 @@ void conn_output(synack_conn *c)
 			/* Nagle as Linux applies it (Minshall's variant): hold a
 			 * short segment only while an earlier short one is still
 			 * unacknowledged. A FIN is never held. */
-			if (!(c->flags & CF_NODELAY) && !window_cut && seq_gt(c->snd_sml, c->snd_una) &&
-			    seq_leq(c->snd_sml, c->snd_nxt))
+			if (!(c->flags & CF_NODELAY) && !window_cut && !probe &&
+			    seq_gt(c->snd_sml, c->snd_una) && seq_leq(c->snd_sml, c->snd_nxt))
 				break;
 			if (window_cut && len < c->max_snd_wnd / 2 && in_flight)
 				break; /* sender SWS avoidance */
@@ -568,10 +598,24 @@ void conn_output(synack_conn *c)
 			c->snd_sml = c->snd_nxt + len;
 		if (fin_now)
 			c->flags |= CF_FIN_SENT;
-		note_sent(c, c->snd_nxt, len, len + (fin_now ? 1 : 0));
+		note_sent(c, c->snd_nxt, len, len + (fin_now ? 1 : 0), flags);
+		sent++;
 		if (fin_now)
 			break;
 	}
+	/* Linux's tcp_write_xmit ending: remember how cwnd was used, and
+	 * schedule a loss probe behind new data. */
+	cwnd_limited |= cc_in_flight(c) >= c->cwnd;
+	if (sent || cwnd_limited)
+		cc_cwnd_validate(c, cwnd_limited);
+	if (sent && !probe && tlp_eligible(c))
+		conn_timer_set(c, CT_TLP, tlp_deadline(c, false));
+	return sent;
+}
+
+void conn_output(synack_conn *c)
+{
+	output_data(c, false);
 	conn_arm_timer(c);
 }
 
@@ -609,7 +653,7 @@ static void retransmit_timeout(synack_conn *c)
 	else
 		limit = s->cfg.retries2;
 	if (!c->retrans_start)
-		c->retrans_start = syn ? c->syn_time : (c->head_sent ? c->head_sent : s->now);
+		c->retrans_start = syn ? c->syn_time : rtx_head_sent(c);
 	if (retries_exhausted(c, limit)) {
 		/* Linux's tcp_write_err: an ICMP error seen meanwhile explains
 		 * the timeout better than ETIMEDOUT. */
@@ -617,9 +661,9 @@ static void retransmit_timeout(synack_conn *c)
 		conn_done(c, c->soft_error ? c->soft_error : -ETIMEDOUT);
 		return;
 	}
-	backoff_rto(c);
 	c->flags &= (uint16_t)~CF_RTT_TIMING;
 	if (syn) {
+		backoff_rto(c);
 		c->syn_retrans++;
 		c->total_retrans++;
 		c->flags |= CF_RETRANSMITTED;
@@ -631,15 +675,15 @@ static void retransmit_timeout(synack_conn *c)
 		conn_rearm_rto(c);
 		return;
 	}
-	/* RFC 5681 3.1 / RFC 6298 5.5: collapse the window, resend from the
-	 * oldest unacknowledged byte (conn_output skips what the peer SACKed). */
-	cc_on_rto(c);
-	c->tlp_high_seq = 0;
-	c->snd_nxt = c->snd_una;
-	c->timer_kind = CT_NONE;
-	conn_output(c);
-	if (c->timer_kind != CT_RETRANS)
-		conn_rearm_rto(c);
+	/* RFC 6298 5.4-5.6 as Linux's tcp_retransmit_timer: enter Loss and
+	 * resend the head (cc.c); the rest follows as ACKs open cwnd, never
+	 * what the peer SACKed. Then the timer backs off. */
+	if (c->rtx.len)
+		cc_on_rto(c);
+	else
+		conn_output(c); /* nothing recorded in flight (Fast Open data) */
+	backoff_rto(c);
+	conn_rearm_rto(c);
 }
 
 /* RFC 1122 4.2.3.6 with Linux's knobs: after idle time, probes every
@@ -692,31 +736,33 @@ static void persist_timeout(synack_conn *c)
 	conn_timer_set(c, CT_PERSIST, s->now + (synack_time)ms * NS_PER_MS);
 }
 
-/* RFC 8985 7.3 (Linux's tcp_send_loss_probe): new data if the window has
- * room for it, else the last segment again; then the RTO from now, not
- * backed off. One probe at a time. */
+/* RFC 8985 7.3 (Linux's tcp_send_loss_probe): new data if the peer's
+ * window has room for it, else the last segment again; one probe per
+ * episode (tlp_high_seq). The RTO then runs from now. */
 static void tlp_timeout(synack_conn *c)
 {
 	synack_stack *s = c->s;
-	uint32_t data_end = c->snd_una + c->sndq.len;
-	uint32_t last;
+	bool sent = false;
 
-	s->ctr.tail_loss_probes++;
-	c->tlp_high_seq = c->snd_max;
-	if (seq_lt(c->snd_nxt, data_end) && c->snd_wnd > c->snd_nxt - c->snd_una) {
-		uint32_t cwnd = c->cwnd;
-		c->cwnd = (c->snd_nxt - c->snd_una) / (c->snd_mss ? c->snd_mss : 1) + 1;
-		conn_output(c); /* one segment of new data */
-		c->cwnd = cwnd;
-	} else {
-		uint32_t flight = c->snd_max - c->snd_una;
-		last = c->snd_max - (flight < c->snd_mss ? flight : c->snd_mss);
-		if ((c->flags & CF_FIN_SENT) && c->snd_max == c->fin_seq + 1 && flight > 1)
-			last = c->fin_seq - (flight - 1 < c->snd_mss ? flight - 1 : c->snd_mss);
-		conn_retransmit_at(c, last);
+	if (c->tlp_high_seq || !c->rtx.len) {
+		rearm_rto(c);
+		return;
 	}
-	c->timer_kind = CT_NONE;
-	conn_rearm_rto(c);
+	c->tlp_retrans = 0;
+	if (!c->retrans_start)
+		c->retrans_start = rtx_head_sent(c); /* TCP_USER_TIMEOUT counts from the original */
+	if (seq_lt(c->snd_nxt, c->snd_una + c->sndq.len) && c->snd_wnd > c->snd_nxt - c->snd_una) {
+		sent = output_data(c, true) > 0;
+	} else if (rtx_resend(c, c->rtx.len - 1)) {
+		c->tlp_retrans = 1;
+		sent = true;
+	}
+	if (sent) {
+		s->ctr.tail_loss_probes++;
+		c->tlp_high_seq = c->snd_nxt;
+		c->timer_kind = CT_NONE;
+	}
+	rearm_rto(c);
 }
 
 /* The connection's heap entry fell due: the delayed ACK, then the main
@@ -745,6 +791,9 @@ void conn_timeout(synack_conn *c)
 		break;
 	case CT_TLP:
 		tlp_timeout(c);
+		break;
+	case CT_REO:
+		cc_reo_timeout(c);
 		break;
 	case CT_FINWAIT2:
 	case CT_TIMEWAIT:

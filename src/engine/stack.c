@@ -20,6 +20,7 @@
 #define DEFAULT_TIMEWAIT_MS 60000    /* TCP_TIMEWAIT_LEN */
 #define DEFAULT_FIN_TIMEOUT_MS 60000 /* tcp_fin_timeout */
 #define DEFAULT_RETRIES2 15
+#define DEFAULT_FRTO 2              /* tcp_frto: F-RTO on (RFC 5682) */
 #define DEFAULT_KEEPALIVE_TIME_MS 7200000 /* tcp_keepalive_time: 2 hours */
 #define DEFAULT_KEEPALIVE_INTVL_MS 75000
 #define DEFAULT_KEEPALIVE_PROBES 9
@@ -53,6 +54,8 @@ void synack_config_default(synack_config *cfg)
 	cfg->fin_timeout_ms = DEFAULT_FIN_TIMEOUT_MS;
 	cfg->retries2 = DEFAULT_RETRIES2;
 	cfg->tail_loss_probe = true;
+	cfg->recovery = SYNACK_RECOVERY_RACK;
+	cfg->frto = DEFAULT_FRTO;
 	cfg->keepalive_time_ms = DEFAULT_KEEPALIVE_TIME_MS;
 	cfg->keepalive_intvl_ms = DEFAULT_KEEPALIVE_INTVL_MS;
 	cfg->keepalive_probes = DEFAULT_KEEPALIVE_PROBES;
@@ -188,6 +191,7 @@ void synack_stack_free(synack_stack *s)
 			if (blk[j].s == s) {
 				ring_release(s, &blk[j].sndq);
 				ring_release(s, &blk[j].rcvq);
+				rtx_release(&blk[j]);
 			}
 	}
 	table_free(s, &s->conns);

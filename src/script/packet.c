@@ -109,7 +109,7 @@ static void map_inbound_options(runner *r, const script_packet *pk, uint8_t *opt
 		uint8_t *o = opt + off;
 
 		if (o[0] == WIRE_OPT_SACK) {
-			for (size_t i = 2; i + 8 <= len; i += 4)
+			for (size_t i = 2; i + 4 <= len; i += 4) /* each edge of each block */
 				wire_set32(o + i, wire_get32(o + i) + shift);
 		} else if (o[0] == WIRE_OPT_TS && len == WIRE_OPTLEN_TS && (pk->flags & WIRE_ACK)) {
 			wire_set32(o + 6, ts_ecr_to_live(r, wire_get32(o + 6)));

@@ -115,6 +115,7 @@ typedef enum sv_kind {
 	SV_WMEM,
 	SV_PORTS,
 	SV_TLP,
+	SV_RECOVERY,
 } sv_kind;
 
 typedef struct sysctl_map {
@@ -144,6 +145,8 @@ static const sysctl_map sysctls[] = {
     {"net.ipv4.tcp_ecn", SV_U8, CFG(ecn)},
     {"net.ipv4.tcp_fastopen", SV_U16, CFG(fastopen)},
     {"net.ipv4.tcp_early_retrans", SV_TLP, CFG(tail_loss_probe)},
+    {"net.ipv4.tcp_recovery", SV_RECOVERY, CFG(recovery)},
+    {"net.ipv4.tcp_frto", SV_U8, CFG(frto)},
     {"net.ipv4.ip_default_ttl", SV_U8, CFG(default_ttl)},
     {"net.ipv4.tcp_rmem", SV_RMEM, 0},
     {"net.ipv4.tcp_wmem", SV_WMEM, 0},
@@ -213,6 +216,13 @@ static int sysctl_to_cfg(synack_config *cfg, const char *name, const char *value
 			/* tcp_early_retrans: 3 (default) and 4 send loss probes. */
 			*(bool *)(base + m->off) = v[0] >= LINUX_EARLY_RETRANS_TLP;
 			break;
+		case SV_RECOVERY:
+			/* tcp_recovery bit 0: RACK loss detection; the other
+			 * bits (static / no-dupthresh RACK) are not modelled. */
+			if (v[0] & ~(unsigned long)SYNACK_RECOVERY_RACK)
+				return 0;
+			*(uint8_t *)(base + m->off) = (uint8_t)v[0];
+			break;
 		case SV_PORTS:
 			if (v[0] > UINT16_MAX || v[1] > UINT16_MAX || v[0] > v[1])
 				return -1;
@@ -234,6 +244,8 @@ static const struct {
 } unmodelled[] = {
     {"net.ipv4.tcp_abort_on_overflow", ~0UL, 0},   /* full accept queue: drop */
     {"net.ipv4.tcp_syn_linear_timeouts", ~0UL, 0}, /* classic doubling only */
+    {"net.ipv4.tcp_reordering", ~0UL, 3},          /* a fixed duplicate threshold */
+    {"net.ipv4.tcp_recovery", ~0UL, 1},            /* values beyond RACK's bit 0 */
 };
 
 static bool unmodelled_value(const char *name, const char *value)
@@ -254,12 +266,60 @@ static bool later_actions(const runner *r, const script_event *ev)
 	return false;
 }
 
+/* net.ipv4.tcp_congestion_control: the engine runs reno. CUBIC is taken
+ * while it cannot differ from reno (check_cubic); others are refused. */
+static int congestion_control(runner *r, const script_event *ev, const script_sysctl *sc)
+{
+	if (!strcmp(sc->value, "reno") || !strcmp(sc->value, "cubic")) {
+		r->cubic = !strcmp(sc->value, "cubic");
+		return 0;
+	}
+	return run_fail(r, ev->line,
+			"unsupported: tcp_congestion_control=%s (%s:%d): synack implements reno "
+			"(cubic only until it would differ)",
+			sc->value, sc->file, sc->line);
+}
+
+/* CUBIC equals reno in slow start below HyStart's lowest window (16) and
+ * before the first reduction (CUBIC's beta is 0.7, reno's 0.5): past
+ * either, the script is not testing what synack does. */
+#define CUBIC_HYSTART_LOW_WINDOW 16
+static int check_cubic(runner *r, int line)
+{
+	if (!r->cubic)
+		return 0;
+	for (size_t i = 0; i < RUN_MAX_FDS; i++) {
+		synack_info info;
+		if (!r->fds[i].conn)
+			continue;
+		synack_conn_info(r->fds[i].conn, &info);
+		if (info.ssthresh != UINT32_MAX)
+			return run_fail(r, line,
+					"unsupported: cubic: the congestion window was reduced here "
+					"(ssthresh %u); synack models reno only: set "
+					"net.ipv4.tcp_congestion_control=reno", info.ssthresh);
+		if (info.cwnd >= CUBIC_HYSTART_LOW_WINDOW)
+			return run_fail(r, line,
+					"unsupported: cubic: slow start reached cwnd %u, where HyStart "
+					"may differ from reno: set net.ipv4.tcp_congestion_control=reno",
+					info.cwnd);
+	}
+	return 0;
+}
+
 static int run_command(runner *r, const script_event *ev)
 {
 	for (size_t i = 0; i < ev->u.command.nsysctls; i++) {
 		const script_sysctl *sc = &ev->u.command.sysctls[i];
 		synack_config probe = r->cfg;
-		int rc = sysctl_to_cfg(&probe, sc->name, sc->value);
+		int rc;
+
+		if (!strcmp(sc->name, "net.ipv4.tcp_congestion_control")) {
+			if (congestion_control(r, ev, sc) < 0)
+				return -1;
+			continue;
+		}
+		rc = sysctl_to_cfg(&probe, sc->name, sc->value);
 
 		if (rc < 0)
 			return run_fail(r, ev->line, "bad value for sysctl %s: '%s' (%s:%d)",
@@ -592,7 +652,7 @@ static int run_events(runner *r)
 					"time goes backward in script from %.6f sec to %.6f sec",
 					run_secs(r->last_event_ns), run_secs(t));
 		first = false;
-		if (run_event(r, ev, t, end) < 0 || sys_retry(r) < 0)
+		if (run_event(r, ev, t, end) < 0 || sys_retry(r) < 0 || check_cubic(r, ev->line) < 0)
 			return -1;
 		r->last_event_ns = t;
 		r->last_inbound = ev->type == SE_PACKET && ev->u.packet.inbound;
@@ -620,6 +680,7 @@ static void runner_init(runner *r, const script *s, const script_run_opts *opts,
 	r->bind_port = DEFAULT_PORT;
 	r->connect_port = DEFAULT_PORT;
 	r->remote_port = REMOTE_EPHEMERAL_PORT;
+	r->cubic = true; /* Linux's default congestion control */
 	synack_config_default(&r->cfg);
 }
 

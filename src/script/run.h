@@ -77,6 +77,7 @@ typedef struct runner {
 	int64_t tol_us;
 	double tol_percent;
 	bool ts_tick_check; /* --tcp_ts_tick_usecs given, or --strict-ts */
+	bool cubic;         /* tcp_congestion_control=cubic: fail where it leaves reno */
 
 	/* The connection under test: packetdrill tests one socket. */
 	bool tuple_known;
