@@ -731,15 +731,23 @@ static void cong_control(synack_conn *c, uint32_t delivered, uint32_t newly_lost
 static void xmit_lost(synack_conn *c)
 {
 	bool rearm = false;
+	uint32_t prev = 0;
+	bool resent = false; /* record prev was resent just before */
 
 	for (uint32_t i = 0; i < c->rtx.len; i++) {
 		rtx_seg *g = rtx_at(c, i);
+		bool joined;
 		if (cc_in_flight(c) >= c->cwnd || c->retrans_out >= c->lost_out)
 			break;
 		if (!(g->state & SEG_LOST) || (g->state & (SEG_SACKED | SEG_RETRANS)))
 			continue;
-		if (!rtx_resend(c, i))
+		/* Resent in one packet with the previous record when both
+		 * left in the same packet the first time. */
+		joined = resent && prev + 1 == i && !(rtx_at(c, prev)->tcp_flags & WIRE_PSH);
+		if (!rtx_resend(c, i, joined))
 			break;
+		prev = i;
+		resent = true;
 		g = rtx_at(c, i);
 		g->state |= SEG_RETRANS;
 		c->retrans_out++;
@@ -857,7 +865,7 @@ void cc_on_rto(synack_conn *c)
 	if (c->neg & NEG_ECN)
 		c->ecn_flags |= ECN_CWR_PENDING;
 	c->frto = c->s->cfg.frto && (new_recovery || c->backoff);
-	if (c->rtx.len && rtx_resend(c, 0)) {
+	if (c->rtx.len && rtx_resend(c, 0, false)) {
 		rtx_seg *g = rtx_at(c, 0);
 		if (!(g->state & SEG_RETRANS) && (g->state & SEG_LOST)) {
 			g->state |= SEG_RETRANS;

@@ -584,7 +584,7 @@ static inline uint32_t cc_in_flight(const synack_conn *c)
 int rtx_reserve(synack_conn *c);
 void rtx_append(synack_conn *c, uint32_t seq, uint32_t seq_len, uint8_t tcp_flags);
 void rtx_release(synack_conn *c);
-bool rtx_resend(synack_conn *c, uint32_t i);
+bool rtx_resend(synack_conn *c, uint32_t i, bool joined);
 void rtx_mark_lost(synack_conn *c, rtx_seg *g);
 synack_time rtx_head_sent(const synack_conn *c);
 

@@ -527,19 +527,74 @@ static void tx_pending(synack_conn *c)
 	}
 }
 
+/* Linux's PSH rule (checked against Linux 6.18 with `synack script
+ * --kernel`): tcp_write_xmit() sends new data in TSO/GSO packets of
+ * tcp_tso_autosize() segments, and each one leaves with PSH on its last
+ * segment; so does the segment that ends the data written (tcp_push()). A
+ * packet of one segment cut short of that (a tail loss probe of new data)
+ * has none, and a retransmission carries PSH only at the end of the data (a
+ * fast retransmit of a segment that left with PSH inside a write has none).
+ *
+ * tcp_tso_autosize(): the bytes the pacing rate sends in 1/2^10 s
+ * (sk_pacing_shift), plus gso_max_size >> (min_rtt_us >> tcp_tso_rtt_log),
+ * capped at gso_max_size, in segments, at least tcp_min_tso_segs (2). The
+ * pacing rate (tcp_update_pacing_rate()) is 200 % of cwnd * mss / srtt in
+ * slow start (cwnd < ssthresh / 2), 120 % after; srtt stands in for min_rtt
+ * here. Before any RTT sample the rate is unbounded: gso_max_size. */
+#define LINUX_MIN_TSO_SEGS 2
+#define LINUX_GSO_MAX_SIZE 65536
+#define LINUX_PACING_SHIFT 10
+#define LINUX_TSO_RTT_LOG 9
+#define LINUX_PACING_SS_RATIO 200 /* tcp_pacing_ss_ratio, percent */
+#define LINUX_PACING_CA_RATIO 120 /* tcp_pacing_ca_ratio, percent */
+#define PERCENT 100
+#define USEC_PER_SEC 1000000ULL
+#define U32_BITS 32
+
+static uint32_t linux_tso_segs(const synack_conn *c)
+{
+	uint64_t mss = c->snd_mss, bytes = LINUX_GSO_MAX_SIZE, segs;
+
+	if (!mss)
+		return LINUX_MIN_TSO_SEGS;
+	if (c->srtt_us) {
+		uint64_t ratio = c->cwnd < c->ssthresh / 2 ? LINUX_PACING_SS_RATIO
+							   : LINUX_PACING_CA_RATIO;
+		uint64_t per_rtt = mss * c->cwnd * ratio / PERCENT; /* bytes per srtt */
+		uint64_t r = c->srtt_us >> LINUX_TSO_RTT_LOG;
+
+		/* a rate beyond any cap keeps gso_max_size */
+		if (per_rtt <= UINT64_MAX / USEC_PER_SEC)
+			bytes = (per_rtt * USEC_PER_SEC / c->srtt_us) >> LINUX_PACING_SHIFT;
+		if (r < U32_BITS)
+			bytes += LINUX_GSO_MAX_SIZE >> r;
+		if (bytes > LINUX_GSO_MAX_SIZE)
+			bytes = LINUX_GSO_MAX_SIZE;
+	}
+	segs = bytes / mss;
+	return segs > LINUX_MIN_TSO_SEGS ? (uint32_t)segs : LINUX_MIN_TSO_SEGS;
+}
+
+/* A retransmission: PSH only where the data ends (as conn_retransmit_at). */
+static bool rtx_psh(const synack_conn *c, uint32_t end)
+{
+	return end == c->snd_una + c->sndq.len;
+}
+
 /* Sends what the window allows (RFC 9293 3.8.6.2.1 for the sender's SWS
  * rule, RFC 896 Nagle unless TCP_NODELAY), then the FIN once all data has
- * gone. Linux marks PSH on the segment that empties the send queue. cwnd
- * counts segments in flight (Linux's tcp_cwnd_test). A loss probe (RFC 8985
- * 7.3) sends one segment past cwnd and Nagle. Returns segments sent. */
+ * gone; PSH per Linux's rule above. cwnd counts segments in flight
+ * (Linux's tcp_cwnd_test). A loss probe (RFC 8985 7.3) sends one segment
+ * past cwnd and Nagle. Returns segments sent. */
 static uint32_t output_data(synack_conn *c, bool probe)
 {
 	synack_stack *s = c->s;
-	uint32_t sent = 0;
+	uint32_t sent = 0, tso_segs, burst = 0;
 	bool cwnd_limited = false;
 
 	if (!can_send_data(c))
 		return 0;
+	tso_segs = linux_tso_segs(c);
 	for (;;) {
 		uint32_t data_end = c->snd_una + c->sndq.len;
 		uint32_t wnd_end = c->snd_una + c->snd_wnd;
@@ -589,8 +644,13 @@ static uint32_t output_data(synack_conn *c, bool probe)
 			if (window_cut && len < c->max_snd_wnd / 2 && in_flight)
 				break; /* sender SWS avoidance */
 		}
-		if (c->snd_nxt + len == data_end)
-			flags |= WIRE_PSH;
+		if (seq_lt(c->snd_nxt, c->snd_max)) {
+			if (rtx_psh(c, c->snd_nxt + len))
+				flags |= WIRE_PSH; /* a retransmission */
+		} else if (c->snd_nxt + len == data_end || ++burst == tso_segs) {
+			flags |= WIRE_PSH; /* the end of the write or of a TSO packet */
+			burst = 0;
+		}
 		if (fin_now)
 			flags |= WIRE_FIN;
 		conn_xmit(c, c->snd_nxt, flags, len);
@@ -753,7 +813,7 @@ static void tlp_timeout(synack_conn *c)
 		c->retrans_start = rtx_head_sent(c); /* TCP_USER_TIMEOUT counts from the original */
 	if (seq_lt(c->snd_nxt, c->snd_una + c->sndq.len) && c->snd_wnd > c->snd_nxt - c->snd_una) {
 		sent = output_data(c, true) > 0;
-	} else if (rtx_resend(c, c->rtx.len - 1)) {
+	} else if (rtx_resend(c, c->rtx.len - 1, false)) {
 		c->tlp_retrans = 1;
 		sent = true;
 	}

@@ -107,12 +107,19 @@ static int rtx_split(synack_conn *c, uint32_t i, uint32_t len)
 
 /* Sends record i again, its data cut to the current MSS (Linux's
  * __tcp_retransmit_skb). Does not mark it as a counted retransmission:
- * recovery does that, a loss probe does not. False when nothing went out. */
-bool rtx_resend(synack_conn *c, uint32_t i)
+ * recovery does that, a loss probe does not. False when nothing went out.
+ *
+ * PSH as Linux 6.18 resends (seen with `synack script --kernel`): on the
+ * segment that ends the data written, and on the last segment of a packet
+ * resent whole with more than one segment (joined: the previous record went
+ * out just before and belonged to the same first packet). A lone segment
+ * that closed a packet inside a write goes without it. */
+bool rtx_resend(synack_conn *c, uint32_t i, bool joined)
 {
 	synack_stack *s = c->s;
 	rtx_seg *g = rtx_at(c, i);
 	uint32_t len;
+	uint8_t flags;
 
 	if (s->out_len == s->out_cap)
 		return false;
@@ -120,7 +127,10 @@ bool rtx_resend(synack_conn *c, uint32_t i)
 		return false;
 	g = rtx_at(c, i);
 	len = rtx_seg_data(g);
-	conn_xmit(c, g->start, g->tcp_flags, len);
+	flags = g->tcp_flags;
+	if (!joined && len && g->start + len != c->snd_una + c->sndq.len)
+		flags &= (uint8_t)~WIRE_PSH;
+	conn_xmit(c, g->start, flags, len);
 	g->sent = s->now;
 	g->state |= SEG_EVER_RETRANS;
 	c->bytes_sent += len;

@@ -430,6 +430,32 @@ static int start_stack(runner *r, int line)
 	return 0;
 }
 
+int run_enqueue(runner *r, const uint8_t *buf, size_t n)
+{
+	if (r->qhead + r->qlen == r->qcap) {
+		if (r->qhead) {
+			memmove(r->q, r->q + r->qhead, r->qlen * sizeof *r->q);
+			r->qhead = 0;
+		} else {
+			size_t ncap = r->qcap ? r->qcap * 2 : 64;
+			captured *nq = realloc(r->q, ncap * sizeof *nq);
+			if (!nq)
+				return -ENOMEM;
+			r->q = nq;
+			r->qcap = ncap;
+		}
+	}
+	captured *c = &r->q[r->qhead + r->qlen];
+	c->buf = malloc(n);
+	if (!c->buf)
+		return -ENOMEM;
+	memcpy(c->buf, buf, n);
+	c->len = n;
+	c->t_ns = r->now;
+	r->qlen++;
+	return 0;
+}
+
 int run_drain(runner *r)
 {
 	uint8_t *buf = r->pkt;
@@ -437,29 +463,9 @@ int run_drain(runner *r)
 
 	if (!r->stack)
 		return 0;
-	while ((n = synack_output(r->stack, buf, sizeof r->pkt)) > 0) {
-		if (r->qhead + r->qlen == r->qcap) {
-			if (r->qhead) {
-				memmove(r->q, r->q + r->qhead, r->qlen * sizeof *r->q);
-				r->qhead = 0;
-			} else {
-				size_t ncap = r->qcap ? r->qcap * 2 : 64;
-				captured *nq = realloc(r->q, ncap * sizeof *nq);
-				if (!nq)
-					return -ENOMEM;
-				r->q = nq;
-				r->qcap = ncap;
-			}
-		}
-		captured *c = &r->q[r->qhead + r->qlen];
-		c->buf = malloc((size_t)n);
-		if (!c->buf)
+	while ((n = synack_output(r->stack, buf, sizeof r->pkt)) > 0)
+		if (run_enqueue(r, buf, (size_t)n) < 0)
 			return -ENOMEM;
-		memcpy(c->buf, buf, (size_t)n);
-		c->len = (size_t)n;
-		c->t_ns = r->now;
-		r->qlen++;
-	}
 	return n < 0 ? (int)n : 0;
 }
 
@@ -475,6 +481,18 @@ void run_queue_drop(runner *r)
 	r->qlen--;
 	if (!r->qlen)
 		r->qhead = 0;
+}
+
+/* The engine backend's send: the packet goes into the stack at once. */
+static int engine_send(runner *r, const uint8_t *pkt, size_t len, int line)
+{
+	int rc = synack_input(r->stack, pkt, len, run_engine_now(r));
+
+	if (rc < 0)
+		run_verbose(r, "  the stack dropped it: %s", strerror(-rc));
+	if (run_drain(r) < 0)
+		return run_fail(r, line, "out of memory");
+	return 0;
 }
 
 /* The next time something happens by itself: a stack deadline or the
@@ -504,6 +522,18 @@ int run_settle(runner *r, int line)
 			return run_fail(r, line, "out of memory");
 	}
 	return r->pending ? sys_retry(r) : 0;
+}
+
+/* The engine's step: the next deadline, if it comes no later than limit. */
+static int engine_step(runner *r, int64_t limit, int line)
+{
+	int64_t w = run_next_wake(r);
+
+	if (w > limit)
+		return 0;
+	if (w > r->now)
+		r->now = w;
+	return run_settle(r, line) < 0 ? -1 : 1;
 }
 
 /* Moves virtual time to target (ns), through every deadline on the way. */
@@ -571,21 +601,19 @@ static void event_times(runner *r, const script_event *ev, int64_t *t, int64_t *
  * packetdrill's single system-call thread does. */
 static int finish_pending(runner *r, int64_t limit, int line)
 {
-	if (sys_retry(r) < 0)
+	if (r->be->sys_retry(r) < 0)
 		return -1;
-	while (r->pending && !r->failed) {
-		int64_t w = run_next_wake(r);
+	for (long steps = 0; r->pending && !r->failed; steps++) {
+		int rc = steps < RUN_MAX_STEPS ? r->be->step(r, limit, line) : 0;
 
-		if (w > limit) {
+		if (rc < 0)
+			return -1;
+		if (rc == 0) {
 			const run_call *c = &r->call;
 			return run_fail(r, line,
 					"%s() from line %d is still blocked (started at %.6f sec)",
 					c->sc->name, c->ev->line, run_secs(c->start_ns));
 		}
-		if (w > r->now)
-			r->now = w;
-		if (run_settle(r, line) < 0)
-			return -1;
 	}
 	return r->failed ? -1 : 0;
 }
@@ -596,7 +624,7 @@ static int wait_until(runner *r, const script_event *ev, int64_t t, const char *
 		return run_fail(r, ev->line,
 				"timing error: expected %s at %.6f sec but happened at %.6f sec",
 				what, run_secs(t), run_secs(r->now));
-	return advance_to(r, t, ev->line);
+	return r->be->advance(r, t, ev->line);
 }
 
 static int run_event(runner *r, const script_event *ev, int64_t t, int64_t end)
@@ -616,11 +644,11 @@ static int run_event(runner *r, const script_event *ev, int64_t t, int64_t end)
 		if (ev->u.syscall.end_us != SCRIPT_NO_TIME && r->pending &&
 		    finish_pending(r, r->now + BACK_TO_BACK_WAIT_NS, ev->line) < 0)
 			return -1;
-		return sys_start(r, ev, t);
+		return r->be->sys_start(r, ev, t);
 	case SE_COMMAND:
-		if (ev->time_type != STT_NONE && advance_to(r, t, ev->line) < 0)
+		if (ev->time_type != STT_NONE && r->be->advance(r, t, ev->line) < 0)
 			return -1;
-		return run_command(r, ev);
+		return r->be->command(r, ev);
 	case SE_CODE:
 		run_verbose(r, "skipped python block (line %d)", ev->line);
 		return 0;
@@ -636,11 +664,11 @@ static int run_events(runner *r)
 		const script_event *ev = &r->s->events[i];
 		int64_t t, end;
 
-		if (ev->type != SE_COMMAND && start_stack(r, ev->line) < 0)
+		if (ev->type != SE_COMMAND && r->be->open(r, ev->line) < 0)
 			return -1;
 		event_times(r, ev, &t, &end);
 		if (ev->time_type == STT_NONE) {
-			if (run_event(r, ev, t, end) < 0 || sys_retry(r) < 0)
+			if (run_event(r, ev, t, end) < 0 || r->be->sys_retry(r) < 0)
 				return -1;
 			continue;
 		}
@@ -652,7 +680,8 @@ static int run_events(runner *r)
 					"time goes backward in script from %.6f sec to %.6f sec",
 					run_secs(r->last_event_ns), run_secs(t));
 		first = false;
-		if (run_event(r, ev, t, end) < 0 || sys_retry(r) < 0 || check_cubic(r, ev->line) < 0)
+		if (run_event(r, ev, t, end) < 0 || r->be->sys_retry(r) < 0 ||
+		    (r->be == &run_engine_backend && check_cubic(r, ev->line) < 0))
 			return -1;
 		r->last_event_ns = t;
 		r->last_inbound = ev->type == SE_PACKET && ev->u.packet.inbound;
@@ -660,27 +689,30 @@ static int run_events(runner *r)
 	if (r->pending && !r->failed) {
 		const run_call *c = &r->call;
 		int64_t limit = c->end_ns != RUN_NEVER ? c->end_ns + run_tolerance(r, c->end_ns)
-						       : r->now + RUN_WAIT_MAX_NS;
+						       : r->now + r->wait_max_ns;
 		return finish_pending(r, limit, c->ev->line);
 	}
 	return r->failed ? -1 : 0;
 }
 
-static void runner_init(runner *r, const script *s, const script_run_opts *opts, FILE *out)
+static void runner_init(runner *r, const script *s, const script_run_opts *opts, FILE *out,
+			const run_backend *be)
 {
 	memset(r, 0, sizeof *r);
 	r->s = s;
+	r->be = be;
 	r->opts = *opts;
 	r->out = out;
 	r->rng = RNG_SEED;
 	r->base = STACK_BASE_NS;
 	r->family = opts->ipv6 ? SYNACK_AF_INET6 : SYNACK_AF_INET;
-	r->tol_us = DEFAULT_TOLERANCE_US;
+	r->tol_us = opts->tolerance_us > 0 ? opts->tolerance_us : DEFAULT_TOLERANCE_US;
 	r->tol_percent = DEFAULT_TOLERANCE_PERCENT;
 	r->bind_port = DEFAULT_PORT;
 	r->connect_port = DEFAULT_PORT;
 	r->remote_port = REMOTE_EPHEMERAL_PORT;
 	r->cubic = true; /* Linux's default congestion control */
+	r->wait_max_ns = RUN_WAIT_MAX_NS;
 	synack_config_default(&r->cfg);
 }
 
@@ -699,7 +731,36 @@ static int choose_addresses(runner *r)
 	return 0;
 }
 
+static void engine_close(runner *r)
+{
+	sys_close_all(r);
+	if (r->stack)
+		synack_stack_free(r->stack);
+	r->stack = NULL;
+}
+
+const run_backend run_engine_backend = {
+    .name = "engine",
+    .prepare = NULL,
+    .open = start_stack,
+    .command = run_command,
+    .step = engine_step,
+    .advance = advance_to,
+    .send = engine_send,
+    .sys_start = sys_start,
+    .sys_retry = sys_retry,
+    .close = engine_close,
+};
+
 int script_run(const script *s, const script_run_opts *opts, FILE *out)
+{
+	if (opts->kernel)
+		return kernel_script_run(s, opts, out);
+	return run_script_with(s, opts, out, &run_engine_backend);
+}
+
+int run_script_with(const script *s, const script_run_opts *opts, FILE *out,
+		    const run_backend *be)
 {
 	runner *r = malloc(sizeof *r);
 	int rc;
@@ -708,19 +769,19 @@ int script_run(const script *s, const script_run_opts *opts, FILE *out)
 		fprintf(out, "%s: out of memory\n", s->path);
 		return -1;
 	}
-	runner_init(r, s, opts, out);
+	runner_init(r, s, opts, out, be);
 	for (size_t i = 0; i < s->noptions && !r->failed; i++)
 		apply_option(r, &s->options[i]);
 	if (!r->failed && choose_addresses(r) < 0)
 		run_fail(r, 1, "local and remote addresses are not of one family");
+	if (!r->failed && be->prepare && be->prepare(r) < 0)
+		r->failed = true;
 	if (!r->failed)
 		run_events(r);
-	sys_close_all(r);
+	be->close(r);
 	while (r->qlen)
 		run_queue_drop(r);
 	free(r->q);
-	if (r->stack)
-		synack_stack_free(r->stack);
 	rc = r->failed ? -1 : 0;
 	free(r);
 	return rc;

@@ -61,8 +61,45 @@ typedef struct captured {
 	int64_t t_ns;
 } captured;
 
+struct runner;
+
+/* The layer under the runner: the system calls and the packets. The engine
+ * backend (run.c, syscall.c) plays them on one synack stack on virtual time;
+ * the kernel backend (kernel.c) on real sockets of the Linux kernel, in a
+ * network namespace, through a TUN device, on real time. */
+typedef struct run_backend {
+	const char *name;
+	/* Real time: the runner sees what happened a little after it did, so
+	 * the next relative time counts from when the last packet was sent (or
+	 * the last call returned), not from when the runner got to it. */
+	bool real_time;
+	/* After the options, before any event; NULL when there is nothing to do. */
+	int (*prepare)(struct runner *r);
+	/* Before the first packet or system call (may be called again). */
+	int (*open)(struct runner *r, int line);
+	/* A backtick line: applies its settings. */
+	int (*command)(struct runner *r, const script_event *ev);
+	/* Lets something happen no later than limit (script ns): a timer, a
+	 * packet, a call returning. 1 something happened (r->now moved to it),
+	 * 0 nothing before limit, -1 failure (reported). */
+	int (*step)(struct runner *r, int64_t limit, int line);
+	/* Moves time to target, running what happens meanwhile. */
+	int (*advance)(struct runner *r, int64_t target, int line);
+	/* Delivers a packet built by the runner to the socket's side. */
+	int (*send)(struct runner *r, const uint8_t *pkt, size_t len, int line);
+	int (*sys_start)(struct runner *r, const script_event *ev, int64_t t);
+	/* Lets a blocked call see what just happened (returns when it did). */
+	int (*sys_retry)(struct runner *r);
+	/* Releases everything at the end of a run. */
+	void (*close)(struct runner *r);
+} run_backend;
+
+extern const run_backend run_engine_backend;
+
 typedef struct runner {
 	const script *s;
+	const run_backend *be;
+	void *be_ctx; /* the backend's own state */
 	script_run_opts opts;
 	FILE *out;
 	synack_config cfg;
@@ -75,6 +112,7 @@ typedef struct runner {
 	synack_addr local_ip, remote_ip;
 	uint16_t bind_port, connect_port, remote_port;
 	int64_t tol_us;
+	int64_t wait_max_ns; /* how far `*` lines and error lookahead wait */
 	double tol_percent;
 	bool ts_tick_check; /* --tcp_ts_tick_usecs given, or --strict-ts */
 	bool cubic;         /* tcp_congestion_control=cubic: fail where it leaves reno */
@@ -132,6 +170,13 @@ int64_t run_next_wake(const runner *r);
 int run_settle(runner *r, int line);
 double run_secs(int64_t ns);
 
+/* Appends a packet the socket sent to the queue, stamped with r->now. */
+int run_enqueue(runner *r, const uint8_t *buf, size_t len);
+
+/* Plays the script with the given backend: the common part of script_run. */
+int run_script_with(const script *s, const script_run_opts *opts, FILE *out,
+		    const run_backend *be);
+
 /* packet.c */
 int pkt_inject(runner *r, const script_event *ev);
 int pkt_expect(runner *r, const script_event *ev, int64_t t, int64_t end);
@@ -144,6 +189,17 @@ int sys_start(runner *r, const script_event *ev, int64_t t);
 int sys_retry(runner *r);
 /* Releases what the fds hold (at the end of a run). */
 void sys_close_all(runner *r);
+/* Shared with the kernel backend: expression values and result checks. */
+bool sys_eval_int(const script_expr *e, int64_t *v, const char **bad);
+const script_expr *sys_field(const script_expr *st, const char *name);
+bool sys_is_ellipsis(const script_expr *e);
+int sys_check_result(runner *r, run_call *c);
+int sys_call_fail(runner *r, run_call *c, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* kernel.c: runs the script against the Linux kernel in a network namespace
+ * of its own (a forked child). */
+int kernel_script_run(const script *s, const script_run_opts *opts, FILE *out);
 
 /* format.c: a packet in packetdrill's notation: "S. 0:0(0) ack 1 win 5840
  * <mss 1460,nop,wscale 7>". win < 0 prints no window. */

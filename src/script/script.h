@@ -163,6 +163,8 @@ typedef struct script_run_opts {
 	bool verbose;	/* print each event and packet as it happens */
 	bool strict_ts; /* check TS ecr exactly and TS val progression */
 	bool ipv6;	/* run the script over IPv6 */
+	bool kernel;	/* against the Linux kernel (root: a network namespace, TUN) */
+	int64_t tolerance_us; /* default timing tolerance; 0: packetdrill's 4 ms */
 } script_run_opts;
 
 /* Plays the script against a fresh stack. Error lines ("FILE:LINE: error:

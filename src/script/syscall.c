@@ -1118,3 +1118,37 @@ void sys_close_all(runner *r)
 		if (r->fds[i].used)
 			release(r, &r->fds[i]);
 }
+
+/* ------------------------------------------------------------------------ */
+/* Shared with the kernel backend                                            */
+
+bool sys_eval_int(const script_expr *e, int64_t *v, const char **bad)
+{
+	return eval_int(e, v, bad);
+}
+
+const script_expr *sys_field(const script_expr *st, const char *name)
+{
+	return field(st, name);
+}
+
+bool sys_is_ellipsis(const script_expr *e)
+{
+	return is_ellipsis(e);
+}
+
+int sys_check_result(runner *r, run_call *c)
+{
+	return check_result(r, c);
+}
+
+int sys_call_fail(runner *r, run_call *c, const char *fmt, ...)
+{
+	char msg[SCRIPT_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	return run_fail(r, c->ev->line, "%s: %s", c->sc->name, msg);
+}
