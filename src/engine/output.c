@@ -612,11 +612,11 @@ static uint32_t output_data(synack_conn *c, bool probe)
 			cwnd_limited = true;
 			break;
 		}
-		if (rtx_reserve(c))
-			break; /* no memory for the record: send later */
 		if (!seq_lt(c->snd_nxt, data_end)) {
 			/* All data sent: the FIN, alone. */
 			if ((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq) {
+				if (rtx_reserve(c))
+					break; /* no memory for the record: send later */
 				conn_xmit(c, c->fin_seq, WIRE_FIN, 0);
 				c->flags |= CF_FIN_SENT;
 				note_sent(c, c->fin_seq, 0, 1, WIRE_FIN);
@@ -644,6 +644,8 @@ static uint32_t output_data(synack_conn *c, bool probe)
 			if (window_cut && len < c->max_snd_wnd / 2 && in_flight)
 				break; /* sender SWS avoidance */
 		}
+		if (rtx_reserve(c))
+			break; /* no memory for the record: send later */
 		if (seq_lt(c->snd_nxt, c->snd_max)) {
 			if (rtx_psh(c, c->snd_nxt + len))
 				flags |= WIRE_PSH; /* a retransmission */
