@@ -140,6 +140,11 @@ typedef struct table_slot {
 
 typedef struct table {
 	table_slot *slots;
+	/* per slot, how many entries have it as their home (saturating at
+	 * TABLE_HOME_STUCK): a lookup whose home counts none misses without
+	 * reading the slots, which a hundred thousand TIME-WAIT entries push
+	 * out of the caches (one byte per slot stays in L2) */
+	uint8_t *home;
 	uint32_t mask;
 	uint32_t count;
 	tnode *last; /* the node last inserted or found (table_find), or NULL */

@@ -589,12 +589,19 @@ static bool rtx_psh(const synack_conn *c, uint32_t end)
 static uint32_t output_data(synack_conn *c, bool probe)
 {
 	synack_stack *s = c->s;
-	uint32_t sent = 0, tso_segs, burst = 0;
+	uint32_t sent = 0, tso_segs = 0, burst = 0;
 	bool cwnd_limited = false;
 
 	if (!can_send_data(c))
 		return 0;
-	tso_segs = linux_tso_segs(c);
+	if (c->snd_nxt == c->snd_una + c->sndq.len &&
+	    !((c->flags & CF_FIN_QUEUED) && c->snd_nxt == c->fin_seq)) {
+		/* Nothing to send (every ACK of a handshake): only the cwnd
+		 * use is noted, as tcp_write_xmit does with an empty queue. */
+		if (cc_in_flight(c) >= c->cwnd)
+			cc_cwnd_validate(c, true);
+		return 0;
+	}
 	for (;;) {
 		uint32_t data_end = c->snd_una + c->sndq.len;
 		uint32_t wnd_end = c->snd_una + c->snd_wnd;
@@ -649,9 +656,13 @@ static uint32_t output_data(synack_conn *c, bool probe)
 		if (seq_lt(c->snd_nxt, c->snd_max)) {
 			if (rtx_psh(c, c->snd_nxt + len))
 				flags |= WIRE_PSH; /* a retransmission */
-		} else if (c->snd_nxt + len == data_end || ++burst == tso_segs) {
-			flags |= WIRE_PSH; /* the end of the write or of a TSO packet */
-			burst = 0;
+		} else {
+			if (!tso_segs)
+				tso_segs = linux_tso_segs(c);
+			if (c->snd_nxt + len == data_end || ++burst == tso_segs) {
+				flags |= WIRE_PSH; /* the end of the write or of a TSO packet */
+				burst = 0;
+			}
 		}
 		if (fin_now)
 			flags |= WIRE_FIN;

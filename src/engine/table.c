@@ -48,12 +48,21 @@ void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote)
  * stays at most one half; deletion shifts the following entries back, so
  * there are no tombstones. */
 
+#define TABLE_HOME_STUCK UINT8_MAX /* a saturated count is never lowered */
+
 static bool table_alloc(synack_stack *s, table *tb, uint32_t size)
 {
 	tb->slots = stack_alloc(s, size * sizeof *tb->slots);
-	if (!tb->slots)
+	tb->home = stack_alloc(s, size);
+	if (!tb->slots || !tb->home) {
+		stack_free_mem(s, tb->slots);
+		stack_free_mem(s, tb->home);
+		tb->slots = NULL;
+		tb->home = NULL;
 		return false;
+	}
 	memset(tb->slots, 0, size * sizeof *tb->slots);
+	memset(tb->home, 0, size);
 	tb->mask = size - 1;
 	return true;
 }
@@ -69,6 +78,8 @@ static void slot_put(table *tb, tnode *n, uint32_t hash)
 {
 	uint32_t i = hash & tb->mask;
 
+	if (tb->home[i] != TABLE_HOME_STUCK)
+		tb->home[i]++;
 	while (tb->slots[i].node)
 		i = (i + 1) & tb->mask;
 	tb->slots[i].hash = hash;
@@ -79,16 +90,19 @@ static void slot_put(table *tb, tnode *n, uint32_t hash)
 static void table_grow(synack_stack *s, table *tb)
 {
 	table_slot *old = tb->slots;
+	uint8_t *old_home = tb->home;
 	uint32_t old_size = tb->mask + 1;
 
 	if (!table_alloc(s, tb, old_size * 2)) {
 		tb->slots = old;
+		tb->home = old_home;
 		return;
 	}
 	for (uint32_t i = 0; i < old_size; i++)
 		if (old[i].node)
 			slot_put(tb, old[i].node, old[i].hash);
 	stack_free_mem(s, old);
+	stack_free_mem(s, old_home);
 }
 
 void table_insert(synack_stack *s, table *tb, tnode *n, uint32_t hash)
@@ -113,6 +127,8 @@ void table_remove(table *tb, tnode *n)
 		i = (i + 1) & tb->mask;
 	if (!tb->slots[i].node)
 		return;
+	if (tb->home[n->hash & tb->mask] != TABLE_HOME_STUCK)
+		tb->home[n->hash & tb->mask]--;
 	/* Backward shift: pull later entries of the run into the hole when
 	 * their home slot does not lie between the hole and them. */
 	for (uint32_t j = (i + 1) & tb->mask; tb->slots[j].node; j = (j + 1) & tb->mask) {
@@ -143,6 +159,8 @@ void table_replace(table *tb, tnode *old, tnode *n)
 
 tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash)
 {
+	if (!tb->home[hash & tb->mask])
+		return NULL;
 	for (uint32_t i = hash & tb->mask; tb->slots[i].node; i = (i + 1) & tb->mask)
 		if (tb->slots[i].hash == hash && tuple_equal(&tb->slots[i].node->t, t))
 			return tb->slots[i].node;
@@ -175,7 +193,9 @@ tnode *table_find(synack_stack *s, const tuple *t, uint32_t *hash)
 void table_free(synack_stack *s, table *tb)
 {
 	stack_free_mem(s, tb->slots);
+	stack_free_mem(s, tb->home);
 	tb->slots = NULL;
+	tb->home = NULL;
 	tb->last = NULL;
 }
 
