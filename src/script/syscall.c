@@ -29,19 +29,6 @@ typedef int (*sys_fn)(runner *r, run_call *c);
 /* ------------------------------------------------------------------------ */
 /* Arguments                                                                 */
 
-static int call_fail(runner *r, run_call *c, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int call_fail(runner *r, run_call *c, const char *fmt, ...)
-{
-	char msg[SCRIPT_ERR_MAX];
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof msg, fmt, ap);
-	va_end(ap);
-	return run_fail(r, c->ev->line, "%s: %s", c->sc->name, msg);
-}
 
 /* An integer expression: numbers, symbols, a|b, htons(n), [n]. */
 static bool eval_int(const script_expr *e, int64_t *v, const char **bad)
@@ -85,7 +72,7 @@ static const script_expr *arg(const run_call *c, size_t i)
 static int need_args(runner *r, run_call *c, size_t n)
 {
 	if (c->sc->nargs != n)
-		return call_fail(r, c, "expected %zu arguments but got %zu", n, c->sc->nargs);
+		return sys_call_fail(r, c, "expected %zu arguments but got %zu", n, c->sc->nargs);
 	return 0;
 }
 
@@ -95,7 +82,7 @@ static int arg_int(runner *r, run_call *c, size_t i, int64_t *v)
 	const script_expr *e = arg(c, i);
 
 	if (!e || !eval_int(e, v, &bad))
-		return call_fail(r, c, "argument %zu: unsupported value %s", i + 1,
+		return sys_call_fail(r, c, "argument %zu: unsupported value %s", i + 1,
 				 bad ? bad : "(missing)");
 	return 0;
 }
@@ -168,9 +155,9 @@ static int sys_socket(runner *r, run_call *c)
 		return -1;
 	if ((type & ~(SOCK_NONBLOCK | SOCK_CLOEXEC)) != SOCK_STREAM ||
 	    (proto != IPPROTO_TCP && proto != 0))
-		return call_fail(r, c, "unsupported: only SOCK_STREAM/IPPROTO_TCP sockets");
+		return sys_call_fail(r, c, "unsupported: only SOCK_STREAM/IPPROTO_TCP sockets");
 	if (domain && domain != AF_INET && domain != AF_INET6)
-		return call_fail(r, c, "unsupported address family %lld", (long long)domain);
+		return sys_call_fail(r, c, "unsupported address family %lld", (long long)domain);
 	int fd = new_fd(r);
 	if (fd < 0) {
 		fail_errno(c, EMFILE);
@@ -199,7 +186,7 @@ static int sockaddr_port(runner *r, run_call *c, size_t i, uint16_t dflt, uint16
 	if (!p)
 		p = field(e, "sin6_port");
 	if (!p || !eval_int(p, &v, &bad) || v < 0 || v > UINT16_MAX)
-		return call_fail(
+		return sys_call_fail(
 		    r, c,
 		    "unsupported address argument (use ... or {..., sin_port=htons(N), ...})");
 	*port = (uint16_t)v;
@@ -265,7 +252,7 @@ static int sys_accept(runner *r, run_call *c)
 	if (!f)
 		return rc;
 	if (c->sc->nargs != 3 && c->sc->nargs != 4)
-		return call_fail(r, c, "expected 3 or 4 arguments");
+		return sys_call_fail(r, c, "expected 3 or 4 arguments");
 	if (f->kind != RFD_LISTENER) {
 		fail_errno(c, EINVAL);
 		return SYS_DONE;
@@ -373,7 +360,7 @@ static int send_flags_ok(runner *r, run_call *c, size_t i, bool *nonblock)
 	if (arg_int(r, c, i, &flags) < 0)
 		return -1;
 	if (flags & ~(int64_t)(MSG_DONTWAIT | MSG_NOSIGNAL))
-		return call_fail(r, c, "unsupported flags 0x%llx", (long long)flags);
+		return sys_call_fail(r, c, "unsupported flags 0x%llx", (long long)flags);
 	*nonblock |= (flags & MSG_DONTWAIT) != 0;
 	return 0;
 }
@@ -385,14 +372,14 @@ static int iov_len(runner *r, run_call *c, size_t i, int64_t *len)
 
 	*len = 0;
 	if (!e || e->type != SX_LIST)
-		return call_fail(r, c, "expected an iovec list [{..., N}, ...]");
+		return sys_call_fail(r, c, "expected an iovec list [{..., N}, ...]");
 	for (size_t k = 0; k < e->count; k++) {
 		const script_expr *io = e->items[k];
 		int64_t n;
 		const char *bad = NULL;
 
 		if (io->type != SX_STRUCT || io->count != 2 || !eval_int(io->items[1], &n, &bad))
-			return call_fail(r, c, "unsupported iovec element");
+			return sys_call_fail(r, c, "unsupported iovec element");
 		*len += n;
 	}
 	return 0;
@@ -502,10 +489,10 @@ static int sys_write(runner *r, run_call *c)
 		if (want > 3 && send_flags_ok(r, c, 3, &nonblock) < 0)
 			return -1;
 		if (want == 6 && !is_ellipsis(arg(c, 4)))
-			return call_fail(r, c, "unsupported: sendto with an address without MSG_FASTOPEN");
+			return sys_call_fail(r, c, "unsupported: sendto with an address without MSG_FASTOPEN");
 	}
 	if (len < 0)
-		return call_fail(r, c, "negative length");
+		return sys_call_fail(r, c, "negative length");
 	return do_write(r, c, f, len, nonblock);
 }
 
@@ -580,7 +567,7 @@ static int sys_close(runner *r, run_call *c)
 	if (!f || need_args(r, c, 1) < 0)
 		return f ? -1 : rc;
 	if (r->pending && r->call.sc != c->sc)
-		return call_fail(r, c, "unsupported: close while %s() from line %d is blocked",
+		return sys_call_fail(r, c, "unsupported: close while %s() from line %d is blocked",
 				 r->call.sc->name, r->call.ev->line);
 	release(r, f);
 	done(c, 0);
@@ -665,10 +652,10 @@ static int set_tcp_opt(runner *r, run_call *c, rfd *f, int64_t name, int64_t v)
 		f->opts.defer_accept_ms = (uint32_t)v * 1000; /* seconds, as Linux takes it */
 		break;
 	default:
-		return call_fail(r, c, "unsupported TCP option %lld", (long long)name);
+		return sys_call_fail(r, c, "unsupported TCP option %lld", (long long)name);
 	}
 	if (open && f->kind != RFD_LISTENER)
-		return call_fail(
+		return sys_call_fail(
 		    r, c, "unsupported: this option after connect (synack takes it at the open)");
 	return 0;
 }
@@ -697,18 +684,18 @@ static int set_socket_opt(runner *r, run_call *c, rfd *f, int64_t name, int64_t 
 		const char *bad = NULL;
 
 		if (!on || !lin || !eval_int(on, &o, &bad) || !eval_int(lin, &l, &bad))
-			return call_fail(r, c, "SO_LINGER needs {onoff=N, linger=N}");
+			return sys_call_fail(r, c, "SO_LINGER needs {onoff=N, linger=N}");
 		if (o && l)
-			return call_fail(r, c,
+			return sys_call_fail(r, c,
 					 "unsupported: SO_LINGER with a timeout (only linger=0)");
 		f->linger_abort = o != 0;
 		return 0;
 	}
 	default:
-		return call_fail(r, c, "unsupported socket option %lld", (long long)name);
+		return sys_call_fail(r, c, "unsupported socket option %lld", (long long)name);
 	}
 	if (f->kind != RFD_SOCKET && f->kind != RFD_LISTENER)
-		return call_fail(r, c, "unsupported: buffer sizes after connect");
+		return sys_call_fail(r, c, "unsupported: buffer sizes after connect");
 	return 0;
 }
 
@@ -728,7 +715,7 @@ static int sys_setsockopt(runner *r, run_call *c)
 	else if (level == IPPROTO_TCP)
 		rc = set_tcp_opt(r, c, f, name, v);
 	else
-		rc = call_fail(r, c, "unsupported level %lld", (long long)level);
+		rc = sys_call_fail(r, c, "unsupported level %lld", (long long)level);
 	if (rc < 0)
 		return -1;
 	done(c, 0);
@@ -753,7 +740,7 @@ static int get_value(runner *r, run_call *c, rfd *f, int64_t level, int64_t name
 			*v = f->opts.maxseg ? f->opts.maxseg : TCP_MSS_DEFAULT;
 		}
 	} else {
-		return call_fail(r, c, "unsupported option level %lld name %lld", (long long)level,
+		return sys_call_fail(r, c, "unsupported option level %lld name %lld", (long long)level,
 				 (long long)name);
 	}
 	return 0;
@@ -781,7 +768,7 @@ static int sys_getsockopt(runner *r, run_call *c)
 			const char *en = level == SOL_SOCKET && name == SO_ERROR
 					     ? script_errno_name((int)v)
 					     : NULL;
-			return call_fail(r, c, "expected value %lld but got %lld%s%s%s",
+			return sys_call_fail(r, c, "expected value %lld but got %lld%s%s%s",
 					 (long long)want, (long long)v, en ? " (" : "",
 					 en ? en : "", en ? ")" : "");
 		}
@@ -806,7 +793,7 @@ static int sys_fcntl(runner *r, run_call *c)
 		f->nonblock = (flags & O_NONBLOCK) != 0;
 		done(c, 0);
 	} else {
-		return call_fail(r, c, "unsupported command %lld", (long long)cmd);
+		return sys_call_fail(r, c, "unsupported command %lld", (long long)cmd);
 	}
 	return SYS_DONE;
 }
@@ -828,12 +815,12 @@ static int sys_ioctl(runner *r, run_call *c)
 	else if (req == SIOCOUTQ)
 		v = synack_conn_send_queued(f->conn);
 	else
-		return call_fail(r, c, "unsupported request 0x%llx", (long long)req);
+		return sys_call_fail(r, c, "unsupported request 0x%llx", (long long)req);
 	if (!is_ellipsis(arg(c, 2))) {
 		if (arg_int(r, c, 2, &want) < 0)
 			return -1;
 		if (want != v)
-			return call_fail(r, c, "expected value %lld but got %lld", (long long)want,
+			return sys_call_fail(r, c, "expected value %lld but got %lld", (long long)want,
 					 (long long)v);
 	}
 	done(c, 0);
@@ -874,7 +861,7 @@ static int sys_poll(runner *r, run_call *c)
 	if (need_args(r, c, 3) < 0 || arg_int(r, c, 1, &nfds) < 0 || arg_int(r, c, 2, &timeout) < 0)
 		return -1;
 	if (!list || list->type != SX_LIST || (int64_t)list->count != nfds)
-		return call_fail(r, c, "expected a list of %lld {fd=, events=, revents=}",
+		return sys_call_fail(r, c, "expected a list of %lld {fd=, events=, revents=}",
 				 (long long)nfds);
 	for (size_t i = 0; i < list->count; i++) {
 		const script_expr *fd = field(list->items[i], "fd"),
@@ -883,7 +870,7 @@ static int sys_poll(runner *r, run_call *c)
 		const char *bad = NULL;
 
 		if (!fd || !ev || !eval_int(fd, &fdv, &bad) || !eval_int(ev, &evv, &bad))
-			return call_fail(r, c, "unsupported pollfd element");
+			return sys_call_fail(r, c, "unsupported pollfd element");
 		ready += revents_of(r, fdv, (unsigned)evv) != 0;
 	}
 	if (!ready && timeout != 0) {
@@ -905,11 +892,11 @@ static int sys_poll(runner *r, run_call *c)
 		if (want && is_ellipsis(want))
 			continue;
 		if (want && !eval_int(want, &wv, &bad))
-			return call_fail(r, c, "unsupported revents value %s", bad);
+			return sys_call_fail(r, c, "unsupported revents value %s", bad);
 		if (!want)
 			wv = 0;
 		if ((unsigned)wv != got)
-			return call_fail(r, c,
+			return sys_call_fail(r, c,
 					 "expected revents 0x%llx but got 0x%x for pollfd %zu",
 					 (long long)wv, got, i);
 	}
@@ -989,19 +976,19 @@ static int check_result(runner *r, run_call *c)
 	if (is_ellipsis(sc->result))
 		return 0;
 	if (!eval_int(sc->result, &want, &bad))
-		return call_fail(r, c, "unsupported expected result %s", bad);
+		return sys_call_fail(r, c, "unsupported expected result %s", bad);
 	if (c->ret != want && c->ret == -1)
-		return call_fail(r, c, "expected result %lld but got -1 with errno %d (%s: %s)",
+		return sys_call_fail(r, c, "expected result %lld but got -1 with errno %d (%s: %s)",
 				 (long long)want, c->err, errno_text(c->err), strerror(c->err));
 	if (c->ret != want)
-		return call_fail(r, c, "expected result %lld but got %ld", (long long)want, c->ret);
+		return sys_call_fail(r, c, "expected result %lld but got %ld", (long long)want, c->ret);
 	if (want == -1 && sc->errno_name) {
 		int e = script_errno_value(sc->errno_name);
 
 		if (!e)
-			return call_fail(r, c, "unknown errno %s", sc->errno_name);
+			return sys_call_fail(r, c, "unknown errno %s", sc->errno_name);
 		if (e != c->err)
-			return call_fail(r, c, "expected errno %s but got %s (%s)", sc->errno_name,
+			return sys_call_fail(r, c, "expected errno %s but got %s (%s)", sc->errno_name,
 					 errno_text(c->err), strerror(c->err));
 	}
 	return 0;
@@ -1029,7 +1016,7 @@ static int run_inline(runner *r, run_call *c, sys_fn fn)
 		if (c->wake_ns < w)
 			w = c->wake_ns;
 		if (w > limit)
-			return call_fail(
+			return sys_call_fail(
 			    r, c,
 			    "blocked, and nothing in the stack's timers lets it return "
 			    "(give the line a time range like +0...0.1 if later lines "
@@ -1042,7 +1029,7 @@ static int run_inline(runner *r, run_call *c, sys_fn fn)
 		if (rc != SYS_BLOCK)
 			return rc;
 	}
-	return call_fail(r, c, "engine deadline does not move (timer loop)");
+	return sys_call_fail(r, c, "engine deadline does not move (timer loop)");
 }
 
 static void call_init(run_call *c, const script_event *ev, int64_t now, int64_t t)
