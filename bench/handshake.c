@@ -58,7 +58,6 @@
 #define CLOCK_CHECK_CYCLES 1024
 #define SERVER_PORT 80
 #define BACKLOG 4096
-#define PACKET_MAX 2048
 /* SYN, SYN-ACK, ACK and RST. */
 #define PACKETS_PER_CYCLE 4
 /* TIME-WAIT connections come from their own client addresses with ports
@@ -98,7 +97,6 @@ struct pair {
 	synack_addr local, remote;
 	synack_time now;
 	uint64_t packets;
-	uint8_t buf[PACKET_MAX];
 };
 
 static double now_seconds(void)
@@ -167,10 +165,11 @@ static void pair_close(struct pair *p)
 /* Moves every packet `from` has queued into `to`. */
 static void move(struct pair *p, synack_stack *from, synack_stack *to)
 {
-	ssize_t n;
+	const uint8_t *pkt;
+	size_t n;
 
-	while ((n = synack_output(from, p->buf, sizeof p->buf)) > 0) {
-		synack_input(to, p->buf, (size_t)n, p->now);
+	while ((pkt = synack_output_next(from, &n))) {
+		synack_input(to, pkt, n, p->now);
 		p->packets++;
 	}
 }

@@ -349,6 +349,12 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
  * nothing is queued, or -EMSGSIZE when buf is too small (the packet stays). */
 ssize_t synack_output(synack_stack *s, uint8_t *buf, size_t cap);
 
+/* Takes the next packet to send without copying it: returns a pointer to
+ * it and sets *len, or returns NULL when nothing is queued. The bytes stay
+ * valid until the next call of any synack_* function on this stack
+ * (including synack_output_next itself), so use or copy them before. */
+const uint8_t *synack_output_next(synack_stack *s, size_t *len);
+
 /* The earliest time at which synack_timeout must be called, or
  * SYNACK_TIME_NEVER. */
 synack_time synack_deadline(const synack_stack *s);

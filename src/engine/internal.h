@@ -472,17 +472,59 @@ struct synack_stack {
 /* stack.c */
 void *stack_alloc(synack_stack *s, size_t size);
 void stack_free_mem(synack_stack *s, void *p);
-void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
-                 int error);
-void stack_state_event(synack_stack *s, synack_conn *c, synack_listener *l, synack_state from,
-                       synack_state to);
+void stack_emit(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
+                synack_state from, synack_state to, int error);
+
+/* Events cost a test when nobody listens: the hook check is inline, the
+ * event itself is built out of line. */
+static inline void stack_event(synack_stack *s, synack_event_type type, synack_conn *c,
+                               synack_listener *l, int error)
+{
+	if (s->cfg.on_event) {
+		synack_state st = c ? (synack_state)c->state : SYNACK_CLOSED;
+		stack_emit(s, type, c, l, st, st, error);
+	}
+}
+
+/* A state change; c is NULL for a SYN-queue request (it has no block). */
+static inline void stack_state_event(synack_stack *s, synack_conn *c, synack_listener *l,
+                                     synack_state from, synack_state to)
+{
+	if (s->cfg.on_event)
+		stack_emit(s, SYNACK_EV_STATE, c, l, from, to, 0);
+}
 uint8_t *out_reserve(synack_stack *s);
 void out_commit(synack_stack *s, size_t len);
 bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family);
 
 /* pool (stack.c) */
-void *pool_get(synack_stack *s, pool *p);
-void pool_put(pool *p, void *block);
+bool pool_grow(synack_stack *s, pool *p);
+
+/* Pools hand out zeroed fixed-size blocks from a free list; inline, as a
+ * block is taken and given back on every connection and request. */
+static inline void *pool_get(synack_stack *s, pool *p)
+{
+	void **b;
+
+	if (!p->free_list && !pool_grow(s, p))
+		return NULL;
+	b = p->free_list;
+	p->free_list = *b;
+	p->in_use++;
+	memset(b, 0, p->block_size);
+	return b;
+}
+
+/* No clearing here, it costs on every close: callers reset the block's
+ * owner pointer (conn->s), which synack_stack_free uses to skip free blocks. */
+static inline void pool_put(pool *p, void *block)
+{
+	void **b = block;
+
+	*b = p->free_list;
+	p->free_list = b;
+	p->in_use--;
+}
 
 /* isn.c */
 void isn_for(synack_stack *s, const tuple *t, uint32_t *isn, uint32_t *ts_off);

@@ -238,7 +238,7 @@ size_t synack_request_entry_size(void) { return sizeof(request); }
 
 /* ---- pools ---------------------------------------------------------------- */
 
-static bool pool_grow(synack_stack *s, pool *p)
+bool pool_grow(synack_stack *s, pool *p)
 {
 	uint8_t *chunk;
 
@@ -266,34 +266,10 @@ static bool pool_grow(synack_stack *s, pool *p)
 	return true;
 }
 
-void *pool_get(synack_stack *s, pool *p)
-{
-	void **b;
-
-	if (!p->free_list && !pool_grow(s, p))
-		return NULL;
-	b = p->free_list;
-	p->free_list = *b;
-	p->in_use++;
-	memset(b, 0, p->block_size);
-	return b;
-}
-
-/* No clearing here, it costs on every close: callers reset the block's
- * owner pointer (conn->s), which synack_stack_free uses to skip free blocks. */
-void pool_put(pool *p, void *block)
-{
-	void **b = block;
-
-	*b = p->free_list;
-	p->free_list = b;
-	p->in_use--;
-}
-
 /* ---- events ---------------------------------------------------------------- */
 
-static void emit(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
-                 synack_state from, synack_state to, int error)
+void stack_emit(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
+                synack_state from, synack_state to, int error)
 {
 	synack_event ev;
 
@@ -306,23 +282,6 @@ static void emit(synack_stack *s, synack_event_type type, synack_conn *c, synack
 	ev.new_state = to;
 	ev.error = error;
 	s->cfg.on_event(s->cfg.event_ctx, &ev);
-}
-
-void stack_event(synack_stack *s, synack_event_type type, synack_conn *c, synack_listener *l,
-                 int error)
-{
-	synack_state st = c ? (synack_state)c->state : SYNACK_CLOSED;
-
-	if (s->cfg.on_event)
-		emit(s, type, c, l, st, st, error);
-}
-
-/* A state change; c is NULL for a SYN-queue request (it has no block). */
-void stack_state_event(synack_stack *s, synack_conn *c, synack_listener *l, synack_state from,
-                       synack_state to)
-{
-	if (s->cfg.on_event)
-		emit(s, SYNACK_EV_STATE, c, l, from, to, 0);
 }
 
 /* ---- the output queue ------------------------------------------------------- */
@@ -355,6 +314,24 @@ static __attribute__((noinline, cold)) void flush_pending(synack_stack *s)
 		if (c->flags & CF_TX_PENDING)
 			break;
 	}
+}
+
+const uint8_t *synack_output_next(synack_stack *s, size_t *len)
+{
+	out_slot *slot;
+
+	/* The slot lent by the previous call may be written from here on. */
+	if (!dlist_empty(&s->tx_pending))
+		flush_pending(s);
+	if (s->out_len == 0)
+		return NULL;
+	slot = &s->out[s->out_head];
+	s->out_head = (s->out_head + 1) & (s->out_cap - 1);
+	if (--s->out_len == 0)
+		s->out_head = 0;
+	s->ctr.out_packets++;
+	*len = slot->len;
+	return slot->data;
 }
 
 ssize_t synack_output(synack_stack *s, uint8_t *buf, size_t cap)
@@ -407,14 +384,19 @@ static int count_parse_error(synack_stack *s, wire_err e)
  * port 0, are not for TCP. */
 static bool bad_address(const wire_seg *seg)
 {
-	if (seg->sport == 0 || seg->dport == 0)
-		return true;
+	bool bad = seg->sport == 0 || seg->dport == 0;
+
 	if (seg->family == SYNACK_AF_INET) {
 		const uint8_t mcast_v4 = 0xe0; /* 224.0.0.0/4 */
-		return (seg->src[0] & 0xf0) == mcast_v4 || (seg->dst[0] & 0xf0) == mcast_v4 ||
-		       !memcmp(seg->dst, "\xff\xff\xff\xff", 4) || !memcmp(seg->src, "\xff\xff\xff\xff", 4);
+		uint32_t src, dst;
+
+		memcpy(&src, seg->src, sizeof src);
+		memcpy(&dst, seg->dst, sizeof dst);
+		/* Non-short-circuit ORs: one branch for the common good case. */
+		return bad | ((seg->src[0] & 0xf0) == mcast_v4) | ((seg->dst[0] & 0xf0) == mcast_v4) |
+		       (src == UINT32_MAX) | (dst == UINT32_MAX);
 	}
-	return seg->src[0] == 0xff || seg->dst[0] == 0xff; /* ff00::/8 */
+	return bad || seg->src[0] == 0xff || seg->dst[0] == 0xff; /* ff00::/8 */
 }
 
 /* A connection nobody holds that reached TIME-WAIT becomes a compact entry
