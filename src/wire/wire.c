@@ -7,6 +7,7 @@
  */
 #include "wire/wire.h"
 
+#include <stddef.h>
 #include <string.h>
 
 /* IPv4 header fields (RFC 791 section 3.1). */
@@ -74,6 +75,13 @@
 #define SACK_RIGHT_EDGE 4 /* RFC 2018 section 3: right edge after left */
 #define NOP_NOP 2	  /* two NOPs before TS, RFC 7323 Appendix A */
 #define OPTLEN_NOP_NOP_TS (NOP_NOP + WIRE_OPTLEN_TS)
+/* Linux's SYN and SYN-ACK options (tcp_options_write): MSS, sackOK, TS, NOP,
+ * wscale. */
+#define SYN_LAYOUT_LEN 20
+#define SYN_LAYOUT_MSS 2
+#define SYN_LAYOUT_TS 6
+#define SYN_LAYOUT_TAIL 16 /* NOP, wscale */
+#define SYN_LAYOUT_WSCALE (SYN_LAYOUT_TAIL + 3)
 
 /* Internet checksum (RFC 1071). */
 #define CSUM_FOLD_BITS 16
@@ -101,6 +109,48 @@ const char *wire_err_name(wire_err e)
 	if ((unsigned)e >= WIRE_ERR_COUNT)
 		return "unknown";
 	return names[e];
+}
+
+/* ---------------------------------------------------------------------------
+ * Field pairs
+ *
+ * The TCP header's ports and its sequence and acknowledgment numbers are
+ * pairs of adjacent big-endian fields, and wire_seg holds each pair side by
+ * side too. A pair moves in one load and one store: on a little-endian host
+ * a byte swap of the whole word reverses each field's bytes but also
+ * exchanges the two fields, which a rotate by half the word undoes. The
+ * same operation goes either way (header to wire_seg and back).
+ */
+
+_Static_assert(offsetof(wire_seg, dport) == offsetof(wire_seg, sport) + sizeof(uint16_t),
+	       "sport and dport must be adjacent");
+_Static_assert(offsetof(wire_seg, ack) == offsetof(wire_seg, seq) + sizeof(uint32_t),
+	       "seq and ack must be adjacent");
+
+/* Two 16-bit fields at src to two at dst, each byte-swapped. */
+static inline void pair16_swap(void *dst, const void *src)
+{
+	uint32_t v;
+
+	memcpy(&v, src, sizeof v);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+	v = __builtin_bswap32(v);
+	v = v >> 16 | v << 16;
+#endif
+	memcpy(dst, &v, sizeof v);
+}
+
+/* Two 32-bit fields at src to two at dst, each byte-swapped. */
+static inline void pair32_swap(void *dst, const void *src)
+{
+	uint64_t v;
+
+	memcpy(&v, src, sizeof v);
+#if !(defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__)
+	v = __builtin_bswap64(v);
+	v = v >> 32 | v << 32;
+#endif
+	memcpy(dst, &v, sizeof v);
 }
 
 /* ---------------------------------------------------------------------------
@@ -175,48 +225,86 @@ static inline uint64_t csum_add64(uint64_t acc, uint64_t w)
 	return acc + (acc < w); /* cannot overflow again: acc < w <= 2^64 - 1 */
 }
 
+/* Lengths below this csum_short takes without a loop: any TCP or IPv4
+ * header (at most 60 bytes), and the two IPv6 addresses (32). */
+#define CSUM_SHORT 64
+
+/* acc += w as a plain 64-bit sum, with the carry out of the top bit counted
+ * in carries (each is worth 2^64, which is 1 modulo 0xffff, so adding the
+ * count back in at the end gives the one's-complement sum). Unlike
+ * csum_add64 no word waits for the previous word's carry to be folded in:
+ * the compiler makes one add and one adc $0 of each word. */
+#define CSUM_ADD_COUNT(acc, carries, w)                                                            \
+	do {                                                                                       \
+		uint64_t w_ = (w);                                                                 \
+		(acc) += w_;                                                                       \
+		(carries) += (acc) < w_;                                                           \
+	} while (0)
+
 /*
- * Adds len bytes to a native-order accumulator; callers fold once at the
- * end. An odd last byte is padded with a zero byte after it. Headers are a
- * few dozen bytes: 32 bytes a turn keeps the loop short for them, and the
- * rest goes by halving steps.
+ * Adds len < CSUM_SHORT bytes to a native-order accumulator; callers fold
+ * once at the end. An odd last byte is padded with a zero byte after it.
+ *
+ * Every load starts at an even offset from p, so each big-endian 16-bit word
+ * of the data lands whole in one 16-bit lane of a native word; the lanes'
+ * places do not matter (2^16 is 1 modulo 0xffff). There is no loop: one
+ * test per bit of len, each adding a straight run of that many bytes, down
+ * to a 1..3 byte tail that headers never have. Inlined where headers are
+ * summed.
  */
-static inline uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
+__attribute__((always_inline)) static inline uint64_t csum_short(uint64_t acc, const uint8_t *p,
+								 size_t len)
 {
-	for (; len >= 32; p += 32, len -= 32) {
-		acc = csum_add64(acc, csum_load64(p));
-		acc = csum_add64(acc, csum_load64(p + 8));
-		acc = csum_add64(acc, csum_load64(p + 16));
-		acc = csum_add64(acc, csum_load64(p + 24));
+	uint64_t carries = 0;
+
+	if (len & 32) {
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 8));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 16));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 24));
+		p += 32;
 	}
 	if (len & 16) {
-		acc = csum_add64(acc, csum_load64(p));
-		acc = csum_add64(acc, csum_load64(p + 8));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 8));
 		p += 16;
 	}
 	if (len & 8) {
-		acc = csum_add64(acc, csum_load64(p));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p));
 		p += 8;
 	}
 	if (len & 4) {
-		acc = csum_add64(acc, csum_load32(p));
+		CSUM_ADD_COUNT(acc, carries, csum_load32(p));
 		p += 4;
 	}
-	if (len & 2) {
-		uint16_t w;
+	/* A 16-bit word and/or a last byte, zero-padded to a native 32-bit
+	 * word. */
+	if (len & 3) {
+		uint8_t tail[4] = {p[0], 0, 0, 0};
 
-		memcpy(&w, p, sizeof(w));
-		acc = csum_add64(acc, w);
-		p += 2;
+		if (len & 2) {
+			tail[1] = p[1];
+			if (len & 1)
+				tail[2] = p[2];
+		}
+		CSUM_ADD_COUNT(acc, carries, csum_load32(tail));
 	}
-	if (len & 1) {
-		const uint8_t tail[2] = {p[0], 0};
-		uint16_t w;
+	return csum_add64(acc, carries);
+}
 
-		memcpy(&w, tail, sizeof(w));
-		acc = csum_add64(acc, w);
+/* Adds len bytes, any length: 32 bytes a turn until csum_short can take
+ * the rest. */
+static uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
+{
+	uint64_t carries = 0;
+
+	for (; len >= CSUM_SHORT; p += 32, len -= 32) {
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 8));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 16));
+		CSUM_ADD_COUNT(acc, carries, csum_load64(p + 24));
 	}
-	return acc;
+	return csum_short(csum_add64(acc, carries), p, len);
 }
 
 /* Adds a native accumulator to a network-order partial sum. */
@@ -255,17 +343,60 @@ static inline uint64_t csum_addrs(uint8_t family, const uint8_t *src, const uint
 	return csum_load32(src) << 32 | csum_load32(dst);
 }
 
-/* The TCP checksum given the addresses' accumulator: the rest of the
+/* The TCP checksum's sum given the addresses' accumulator: the rest of the
  * pseudo-header (zero, protocol, and the length, which IPv6 makes 32 bits:
  * summed as 16-bit words both layouts give the same terms) goes in as two
- * big-endian 32-bit words, so there is one fold at the end. */
-static inline uint16_t tcp_csum_from(uint64_t addrs, const uint8_t *tcp, size_t tcp_len)
+ * big-endian 32-bit words, so there is one fold at the end. Never 0: the
+ * protocol term is not, and the sum of a nonzero term and anything else
+ * is not either (a carry out comes back in as 1). */
+__attribute__((always_inline)) static inline uint64_t tcp_sum(uint64_t addrs, const uint8_t *tcp,
+							      size_t tcp_len)
 {
 	uint64_t acc = csum_add64(addrs, (uint64_t)csum_be32(WIRE_IPPROTO_TCP) +
 						 csum_be32((uint32_t)tcp_len));
 
-	acc = csum_acc(acc, tcp, tcp_len);
-	return csum_native_to_be((uint16_t)~csum_fold16(acc));
+	/* Headers without payload, the bulk of packets, inline. */
+	return tcp_len < CSUM_SHORT ? csum_short(acc, tcp, tcp_len) : csum_acc(acc, tcp, tcp_len);
+}
+
+/* tcp_sum for a header-only segment of any length, with a straight run of
+ * adds (no tests of the length's bits) for the three lengths nearly every
+ * one has: a bare header (RST), NOP NOP TS (ACK) and the SYN layout. */
+#define TCP_LEN_BARE WIRE_TCP_HDR
+#define TCP_LEN_NOP_NOP_TS (WIRE_TCP_HDR + OPTLEN_NOP_NOP_TS)
+#define TCP_LEN_SYN_LAYOUT (WIRE_TCP_HDR + SYN_LAYOUT_LEN)
+
+__attribute__((always_inline)) static inline uint64_t tcp_sum_hdr(uint64_t addrs,
+								  const uint8_t *tcp,
+								  size_t tcp_len)
+{
+	switch (tcp_len) {
+	case TCP_LEN_BARE:
+		return tcp_sum(addrs, tcp, TCP_LEN_BARE);
+	case TCP_LEN_NOP_NOP_TS:
+		return tcp_sum(addrs, tcp, TCP_LEN_NOP_NOP_TS);
+	case TCP_LEN_SYN_LAYOUT:
+		return tcp_sum(addrs, tcp, TCP_LEN_SYN_LAYOUT);
+	default:
+		return tcp_sum(addrs, tcp, tcp_len);
+	}
+}
+
+/* The value for the checksum field when that field is zero in tcp. */
+__attribute__((always_inline)) static inline uint16_t tcp_csum_from(uint64_t addrs,
+								    const uint8_t *tcp, size_t tcp_len)
+{
+	return csum_native_to_be((uint16_t)~csum_fold16(tcp_sum(addrs, tcp, tcp_len)));
+}
+
+/* Whether a nonzero accumulator over data that carries its checksum is
+ * right: its fold is 0xffff exactly when it is a multiple of 0xffff (2^16
+ * is 1 modulo 0xffff, so folding keeps the value modulo 0xffff, and the
+ * fold of a nonzero sum is never 0). The compiler tests divisibility by a
+ * constant with one multiplication, cheaper than folding. */
+static inline bool csum_verifies(uint64_t acc)
+{
+	return acc % CSUM_MASK == 0;
 }
 
 uint16_t wire_tcp_csum(uint8_t family, const uint8_t *src, const uint8_t *dst, const uint8_t *tcp,
@@ -362,22 +493,19 @@ static wire_err opt_one(const uint8_t *p, uint8_t olen, wire_opts *out)
 }
 
 /* RFC 7323 Appendix A recommends NOP, NOP, TS for every segment after the
- * SYN; most segments of a connection carry exactly that. */
+ * SYN; most segments of a connection carry exactly that. Its four kind and
+ * length bytes are compared as one word. */
 static bool opt_is_nop_nop_ts(const uint8_t *opt, size_t len)
 {
-	return len == OPTLEN_NOP_NOP_TS && opt[0] == WIRE_OPT_NOP && opt[1] == WIRE_OPT_NOP &&
-	       opt[NOP_NOP] == WIRE_OPT_TS && opt[NOP_NOP + 1] == WIRE_OPTLEN_TS;
+	static const uint8_t want[TCP_WORD] = {WIRE_OPT_NOP, WIRE_OPT_NOP, WIRE_OPT_TS,
+					       WIRE_OPTLEN_TS};
+
+	return len == OPTLEN_NOP_NOP_TS && csum_load32(opt) == csum_load32(want);
 }
 
-/* Linux's SYN and SYN-ACK layout (tcp_options_write): MSS, sackOK, TS, NOP,
- * wscale, 20 bytes. The kinds and lengths are compared word by word under a
- * mask that hides the values. */
-#define SYN_LAYOUT_LEN 20
-#define SYN_LAYOUT_MSS 2
-#define SYN_LAYOUT_TS 6
-#define SYN_LAYOUT_TAIL 16 /* NOP, wscale */
-#define SYN_LAYOUT_WSCALE (SYN_LAYOUT_TAIL + 3)
-
+/* Linux's SYN and SYN-ACK layout (SYN_LAYOUT_* above), 20 bytes. The kinds
+ * and lengths are compared word by word under a mask that hides the
+ * values. */
 static bool opt_is_syn_layout(const uint8_t *opt, size_t len)
 {
 	static const uint8_t want[SYN_LAYOUT_LEN] = {
@@ -393,26 +521,11 @@ static bool opt_is_syn_layout(const uint8_t *opt, size_t len)
 		   csum_load32(want + SYN_LAYOUT_TAIL);
 }
 
-wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out)
+/* The general walk over an option list into a zeroed out. */
+static wire_err opt_walk(const uint8_t *opt, size_t len, wire_opts *out)
 {
 	size_t i = 0;
 
-	memset(out, 0, sizeof(*out));
-	/* The two layouts nearly every segment carries, without the walk. */
-	if (opt_is_nop_nop_ts(opt, len)) {
-		out->ts_val = wire_get32(opt + NOP_NOP + OPT_TS_VAL);
-		out->ts_ecr = wire_get32(opt + NOP_NOP + OPT_TS_ECR);
-		out->present = WIRE_HAS_TS;
-		return WIRE_OK;
-	}
-	if (opt_is_syn_layout(opt, len)) {
-		out->mss = wire_get16(opt + SYN_LAYOUT_MSS);
-		out->ts_val = wire_get32(opt + SYN_LAYOUT_TS + OPT_TS_VAL);
-		out->ts_ecr = wire_get32(opt + SYN_LAYOUT_TS + OPT_TS_ECR);
-		out->wscale = opt[SYN_LAYOUT_WSCALE];
-		out->present = WIRE_HAS_MSS | WIRE_HAS_SACKOK | WIRE_HAS_TS | WIRE_HAS_WSCALE;
-		return WIRE_OK;
-	}
 	while (i < len) {
 		uint8_t olen;
 		wire_err err;
@@ -437,34 +550,97 @@ wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out)
 	return WIRE_OK;
 }
 
+/* wire_parse_opts, inlined into the parser: no options (RST, a bare ACK)
+ * and the two layouts nearly every other segment carries are read without
+ * the walk; each fills out exactly as the walk would. */
+__attribute__((always_inline)) static inline wire_err opts_parse(const uint8_t *opt, size_t len,
+								 wire_opts *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (len == 0)
+		return WIRE_OK;
+	if (opt_is_nop_nop_ts(opt, len)) {
+		out->ts_val = wire_get32(opt + NOP_NOP + OPT_TS_VAL);
+		out->ts_ecr = wire_get32(opt + NOP_NOP + OPT_TS_ECR);
+		out->present = WIRE_HAS_TS;
+		return WIRE_OK;
+	}
+	if (opt_is_syn_layout(opt, len)) {
+		out->mss = wire_get16(opt + SYN_LAYOUT_MSS);
+		out->ts_val = wire_get32(opt + SYN_LAYOUT_TS + OPT_TS_VAL);
+		out->ts_ecr = wire_get32(opt + SYN_LAYOUT_TS + OPT_TS_ECR);
+		out->wscale = opt[SYN_LAYOUT_WSCALE];
+		out->present = WIRE_HAS_MSS | WIRE_HAS_SACKOK | WIRE_HAS_TS | WIRE_HAS_WSCALE;
+		return WIRE_OK;
+	}
+	return opt_walk(opt, len, out);
+}
+
+wire_err wire_parse_opts(const uint8_t *opt, size_t len, wire_opts *out)
+{
+	return opts_parse(opt, len, out);
+}
+
 /* ---------------------------------------------------------------------------
- * Parsing: each layer narrows [off, end) to the next one's bytes.
+ * Parsing: IP, then TCP. Each IP version's parser ends in parse_tcp, inlined,
+ * so that the offsets and the checksum accumulator stay in registers.
  */
 
-static wire_err parse_ipv4(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg,
-			   size_t *off, size_t *end, uint64_t *addrs)
+/* TCP (RFC 9293 section 3.1) in [tcp, tcp + tcp_len); addrs is the
+ * pseudo-header's addresses as a checksum accumulator. */
+__attribute__((always_inline)) static inline wire_err
+parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, uint64_t addrs, wire_seg *seg)
 {
-	size_t ihl, tot;
+	size_t doff;
+
+	if (tcp_len < WIRE_TCP_HDR)
+		return WIRE_ERR_TCP_TRUNCATED;
+	doff = (size_t)(tcp[TCP_OFF_DOFF] >> TCP_DOFF_SHIFT) * TCP_WORD;
+	if (doff < TCP_DOFF_MIN * TCP_WORD)
+		return WIRE_ERR_TCP_DOFF_SHORT;
+	if (doff > tcp_len)
+		return WIRE_ERR_TCP_DOFF_LONG;
+	if ((flags & WIRE_PARSE_VERIFY_CSUM) && !csum_verifies(tcp_sum_hdr(addrs, tcp, tcp_len)))
+		return WIRE_ERR_TCP_CHECKSUM;
+
+	pair16_swap((uint8_t *)seg + offsetof(wire_seg, sport), tcp + TCP_OFF_SPORT);
+	pair32_swap((uint8_t *)seg + offsetof(wire_seg, seq), tcp + TCP_OFF_SEQ);
+	seg->flags = tcp[TCP_OFF_FLAGS];
+	seg->win = wire_get16(tcp + TCP_OFF_WIN);
+	seg->urg = wire_get16(tcp + TCP_OFF_URG);
+	seg->opt = tcp + WIRE_TCP_HDR;
+	seg->opt_len = (uint8_t)(doff - WIRE_TCP_HDR);
+	seg->payload = tcp + doff;
+	seg->payload_len = (uint32_t)(tcp_len - doff);
+	return opts_parse(tcp + WIRE_TCP_HDR, doff - WIRE_TCP_HDR, &seg->opts);
+}
+
+/* ihl is the header length from pkt[0], passed in so that it is a constant
+ * in the common case (see wire_parse). */
+__attribute__((always_inline)) static inline wire_err
+parse_ipv4(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg, size_t ihl)
+{
+	size_t tot;
 	uint16_t frag;
+	uint64_t addrs;
 	uint32_t src, dst;
 
 	if (len < WIRE_IPV4_HDR)
 		return WIRE_ERR_IP_TRUNCATED;
-	ihl = (size_t)(pkt[0] & 0x0f) * TCP_WORD;
 	if (ihl < IPV4_IHL_MIN * TCP_WORD || ihl > len)
 		return WIRE_ERR_IP_HEADER;
 	/* The addresses are summed once, for the header checksum and for the
 	 * TCP pseudo-header. A header that carries its correct checksum sums
 	 * to 0xffff in either byte order (never to 0: the version nibble is
 	 * not zero). */
-	*addrs = csum_load64(pkt + IPV4_OFF_SRC);
+	addrs = csum_load64(pkt + IPV4_OFF_SRC);
 	if (flags & WIRE_PARSE_VERIFY_CSUM) {
-		uint64_t acc = csum_add64(csum_add64(*addrs, csum_load64(pkt)),
+		uint64_t acc = csum_add64(csum_add64(addrs, csum_load64(pkt)),
 					  csum_load32(pkt + IPV4_OFF_TTL));
 
 		if (ihl > WIRE_IPV4_HDR)
 			acc = csum_acc(acc, pkt + WIRE_IPV4_HDR, ihl - WIRE_IPV4_HDR);
-		if (csum_fold16(acc) != CSUM_MASK)
+		if (!csum_verifies(acc))
 			return WIRE_ERR_IP_CHECKSUM;
 	}
 	/* Bytes past the total length are link-layer padding (e.g. Ethernet's
@@ -498,9 +674,7 @@ static wire_err parse_ipv4(const uint8_t *pkt, size_t len, unsigned flags, wire_
 		memcpy(seg->dst, &dw, sizeof dw);
 		memcpy(seg->dst + 8, &zero, sizeof zero);
 	}
-	*off = ihl;
-	*end = tot;
-	return WIRE_OK;
+	return parse_tcp(pkt + ihl, tot - ihl, flags, addrs, seg);
 }
 
 /* Walks the extension headers from *off; leaves *off at the upper layer and
@@ -529,20 +703,22 @@ static wire_err skip_ipv6_ext(const uint8_t *pkt, size_t *off, size_t end, uint8
 	return WIRE_OK;
 }
 
-static wire_err parse_ipv6(const uint8_t *pkt, size_t len, wire_seg *seg, size_t *off, size_t *end,
-			   uint64_t *addrs)
+/* Kept out of line: its extension-header walk takes the offset by address,
+ * which would otherwise push the IPv4 path's offsets to the stack too. */
+__attribute__((noinline)) static wire_err parse_ipv6(const uint8_t *pkt, size_t len,
+						     unsigned flags, wire_seg *seg)
 {
+	size_t off = WIRE_IPV6_HDR, end;
 	uint8_t nh;
 	wire_err err;
 
 	if (len < WIRE_IPV6_HDR)
 		return WIRE_ERR_IP_TRUNCATED;
-	*end = WIRE_IPV6_HDR + (size_t)wire_get16(pkt + IPV6_OFF_PLEN);
-	if (*end > len)
+	end = WIRE_IPV6_HDR + (size_t)wire_get16(pkt + IPV6_OFF_PLEN);
+	if (end > len)
 		return WIRE_ERR_IP_LENGTH;
-	*off = WIRE_IPV6_HDR;
 	nh = pkt[IPV6_OFF_NEXT];
-	err = skip_ipv6_ext(pkt, off, *end, &nh);
+	err = skip_ipv6_ext(pkt, &off, end, &nh);
 	if (err != WIRE_OK)
 		return err;
 
@@ -555,60 +731,39 @@ static wire_err parse_ipv6(const uint8_t *pkt, size_t len, wire_seg *seg, size_t
 	seg->df = false;
 	memcpy(seg->src, pkt + IPV6_OFF_SRC, IPV6_ADDR_LEN);
 	memcpy(seg->dst, pkt + IPV6_OFF_DST, IPV6_ADDR_LEN);
-	*addrs = csum_acc(0, pkt + IPV6_OFF_SRC, 2 * IPV6_ADDR_LEN);
-	return WIRE_OK;
+	return parse_tcp(pkt + off, end - off, flags,
+			 csum_short(0, pkt + IPV6_OFF_SRC, 2 * IPV6_ADDR_LEN), seg);
 }
 
-static wire_err parse_tcp(const uint8_t *tcp, size_t tcp_len, unsigned flags, uint64_t addrs,
-			  wire_seg *seg)
+/* IPv4 with any header and TCP length; out of line so that its calls (the
+ * checksum loop) do not make wire_parse's common path set up a frame. */
+__attribute__((noinline)) static wire_err parse_ipv4_any(const uint8_t *pkt, size_t len,
+							 unsigned flags, wire_seg *seg)
 {
-	size_t doff;
-
-	if (tcp_len < WIRE_TCP_HDR)
-		return WIRE_ERR_TCP_TRUNCATED;
-	doff = (size_t)(tcp[TCP_OFF_DOFF] >> TCP_DOFF_SHIFT) * TCP_WORD;
-	if (doff < TCP_DOFF_MIN * TCP_WORD)
-		return WIRE_ERR_TCP_DOFF_SHORT;
-	if (doff > tcp_len)
-		return WIRE_ERR_TCP_DOFF_LONG;
-	if ((flags & WIRE_PARSE_VERIFY_CSUM) && tcp_csum_from(addrs, tcp, tcp_len))
-		return WIRE_ERR_TCP_CHECKSUM;
-
-	seg->sport = wire_get16(tcp + TCP_OFF_SPORT);
-	seg->dport = wire_get16(tcp + TCP_OFF_DPORT);
-	seg->seq = wire_get32(tcp + TCP_OFF_SEQ);
-	seg->ack = wire_get32(tcp + TCP_OFF_ACK);
-	seg->flags = tcp[TCP_OFF_FLAGS];
-	seg->win = wire_get16(tcp + TCP_OFF_WIN);
-	seg->urg = wire_get16(tcp + TCP_OFF_URG);
-	seg->opt = tcp + WIRE_TCP_HDR;
-	seg->opt_len = (uint8_t)(doff - WIRE_TCP_HDR);
-	seg->payload = tcp + doff;
-	seg->payload_len = (uint32_t)(tcp_len - doff);
-	return wire_parse_opts(seg->opt, seg->opt_len, &seg->opts);
+	return parse_ipv4(pkt, len, flags, seg, (size_t)(pkt[0] & 0x0f) * TCP_WORD);
 }
 
 wire_err wire_parse(const uint8_t *pkt, size_t len, unsigned flags, wire_seg *seg)
 {
-	size_t off, end;
-	uint64_t addrs;
-	wire_err err;
-
 	if (len < 1)
 		return WIRE_ERR_IP_TRUNCATED;
+	/* Version 4 with a 20-byte header and no more than a few bytes of
+	 * payload, as nearly every IPv4 packet but bulk data: with the header
+	 * length a constant its checks and the header checksum's sum of
+	 * options fold away, and with the TCP length below CSUM_SHORT
+	 * (tot <= len) the TCP checksum needs no loop. That path calls nothing
+	 * (but the tail call of an uncommon option walk), so the compiler
+	 * keeps it in scratch registers with no frame to set up. */
+	if (pkt[0] == (IPV4_VERSION << 4 | IPV4_IHL_MIN) && len < WIRE_IPV4_HDR + CSUM_SHORT)
+		return parse_ipv4(pkt, len, flags, seg, WIRE_IPV4_HDR);
 	switch (pkt[0] >> 4) {
 	case IPV4_VERSION:
-		err = parse_ipv4(pkt, len, flags, seg, &off, &end, &addrs);
-		break;
+		return parse_ipv4_any(pkt, len, flags, seg);
 	case IPV6_VERSION:
-		err = parse_ipv6(pkt, len, seg, &off, &end, &addrs);
-		break;
+		return parse_ipv6(pkt, len, flags, seg);
 	default:
 		return WIRE_ERR_IP_VERSION;
 	}
-	if (err != WIRE_OK)
-		return err;
-	return parse_tcp(pkt + off, end - off, flags, addrs, seg);
 }
 
 /* ---------------------------------------------------------------------------
@@ -725,7 +880,8 @@ size_t wire_build_len(const wire_seg *seg)
 /* Writes the IPv4 header and returns its addresses as a checksum
  * accumulator, which the TCP pseudo-header shares: the header checksum sums
  * only its first 12 bytes besides. */
-static uint64_t build_ipv4(uint8_t *h, const wire_seg *seg, size_t total)
+__attribute__((always_inline)) static inline uint64_t build_ipv4(uint8_t *h, const wire_seg *seg,
+								   size_t total)
 {
 	uint64_t addrs;
 
@@ -761,17 +917,23 @@ static uint64_t build_ipv6(uint8_t *h, const wire_seg *seg, size_t total)
 	return csum_acc(0, h + IPV6_OFF_SRC, 2 * IPV6_ADDR_LEN);
 }
 
+/* The fixed 20 bytes of the TCP header, with a zero checksum field. */
+static inline void build_tcp_fixed(uint8_t *t, const wire_seg *seg, size_t olen)
+{
+	pair16_swap(t + TCP_OFF_SPORT, (const uint8_t *)seg + offsetof(wire_seg, sport));
+	pair32_swap(t + TCP_OFF_SEQ, (const uint8_t *)seg + offsetof(wire_seg, seq));
+	/* The data offset in words, in the high nibble: olen is a multiple
+	 * of 4, so (bytes / 4) << 4 is bytes << 2. */
+	t[TCP_OFF_DOFF] = (uint8_t)((WIRE_TCP_HDR + olen) << (TCP_DOFF_SHIFT - 2));
+	t[TCP_OFF_FLAGS] = seg->flags;
+	/* The window, then the zero checksum field. */
+	wire_set32(t + TCP_OFF_WIN, (uint32_t)seg->win << 16);
+	wire_set16(t + TCP_OFF_URG, seg->urg);
+}
+
 static void build_tcp(uint8_t *t, const wire_seg *seg, size_t olen, size_t tcp_len, uint64_t addrs)
 {
-	wire_set16(t + TCP_OFF_SPORT, seg->sport);
-	wire_set16(t + TCP_OFF_DPORT, seg->dport);
-	wire_set32(t + TCP_OFF_SEQ, seg->seq);
-	wire_set32(t + TCP_OFF_ACK, seg->ack);
-	t[TCP_OFF_DOFF] = (uint8_t)((WIRE_TCP_HDR + olen) / TCP_WORD << TCP_DOFF_SHIFT);
-	t[TCP_OFF_FLAGS] = seg->flags;
-	wire_set16(t + TCP_OFF_WIN, seg->win);
-	wire_set16(t + TCP_OFF_CSUM, 0);
-	wire_set16(t + TCP_OFF_URG, seg->urg);
+	build_tcp_fixed(t, seg, olen);
 	if (olen) {
 		/* Padding with EOL bytes keeps the header a whole number of
 		 * words: zero the last word, then copy the options over it. */
@@ -786,9 +948,8 @@ static void build_tcp(uint8_t *t, const wire_seg *seg, size_t olen, size_t tcp_l
 	wire_set16(t + TCP_OFF_CSUM, tcp_csum_from(addrs, t, tcp_len));
 }
 
-/* buf must not overlap the memory seg->opt and seg->payload point to. The
- * checks are wire_build_len's, made once here. */
-size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
+/* Any segment wire_build takes. The checks are wire_build_len's. */
+__attribute__((noinline)) static size_t build_any(uint8_t *buf, size_t cap, const wire_seg *seg)
 {
 	size_t olen, tcp_len, total;
 	uint64_t addrs;
@@ -814,6 +975,41 @@ size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
 		return 0;
 	}
 	build_tcp(t, seg, olen, tcp_len, addrs);
+	return total;
+}
+
+/*
+ * buf must not overlap the memory seg->opt and seg->payload point to.
+ *
+ * Most segments are IPv4 without payload (handshake, bare ACKs, resets) and
+ * carry no options or one of the two layouts the parser also knows (NOP,
+ * NOP, TS and the SYN's): whole words, so no padding, copied at a fixed size,
+ * and a header short enough for csum_short. That path calls nothing, which
+ * lets the compiler keep it in scratch registers with no frame to set up.
+ * Everything else goes to build_any, which gives the same bytes for these
+ * too. The lengths cannot overflow here (at most 80 bytes).
+ */
+size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
+{
+	size_t opt_len = seg->opt_len, tcp_len, total;
+	uint64_t addrs;
+	uint8_t *t = buf + WIRE_IPV4_HDR;
+
+	if (seg->family != IPV4_VERSION || seg->payload_len != 0 ||
+	    (opt_len != 0 && opt_len != OPTLEN_NOP_NOP_TS && opt_len != SYN_LAYOUT_LEN))
+		return build_any(buf, cap, seg);
+	tcp_len = WIRE_TCP_HDR + opt_len;
+	total = WIRE_IPV4_HDR + tcp_len;
+	if (total > cap)
+		return 0;
+	addrs = build_ipv4(buf, seg, total);
+	build_tcp_fixed(t, seg, opt_len);
+	if (opt_len == OPTLEN_NOP_NOP_TS)
+		memcpy(t + WIRE_TCP_HDR, seg->opt, OPTLEN_NOP_NOP_TS);
+	else if (opt_len == SYN_LAYOUT_LEN)
+		memcpy(t + WIRE_TCP_HDR, seg->opt, SYN_LAYOUT_LEN);
+	wire_set16(t + TCP_OFF_CSUM,
+		   csum_native_to_be((uint16_t)~csum_fold16(tcp_sum_hdr(addrs, t, tcp_len))));
 	return total;
 }
 
