@@ -316,6 +316,20 @@ static __attribute__((noinline, cold)) void flush_pending(synack_stack *s)
 	}
 }
 
+/* Takes the head packet off a non-empty queue; its bytes stay in the slot
+ * until a packet is queued again. An empty queue starts again at its first
+ * slot, which stays in cache, instead of walking the whole ring. */
+static out_slot *out_take(synack_stack *s)
+{
+	out_slot *slot = &s->out[s->out_head];
+
+	s->out_head = (s->out_head + 1) & (s->out_cap - 1);
+	if (--s->out_len == 0)
+		s->out_head = 0;
+	s->ctr.out_packets++;
+	return slot;
+}
+
 const uint8_t *synack_output_next(synack_stack *s, size_t *len)
 {
 	out_slot *slot;
@@ -325,11 +339,7 @@ const uint8_t *synack_output_next(synack_stack *s, size_t *len)
 		flush_pending(s);
 	if (s->out_len == 0)
 		return NULL;
-	slot = &s->out[s->out_head];
-	s->out_head = (s->out_head + 1) & (s->out_cap - 1);
-	if (--s->out_len == 0)
-		s->out_head = 0;
-	s->ctr.out_packets++;
+	slot = out_take(s);
 	*len = slot->len;
 	return slot->data;
 }
@@ -344,12 +354,7 @@ ssize_t synack_output(synack_stack *s, uint8_t *buf, size_t cap)
 	if (slot->len > cap)
 		return -EMSGSIZE;
 	memcpy(buf, slot->data, slot->len);
-	s->out_head = (s->out_head + 1) & (s->out_cap - 1);
-	/* An empty queue starts again at its first slot, which stays in cache,
-	 * instead of walking the whole ring. */
-	if (--s->out_len == 0)
-		s->out_head = 0;
-	s->ctr.out_packets++;
+	out_take(s);
 	if (!dlist_empty(&s->tx_pending))
 		flush_pending(s);
 	return slot->len;

@@ -307,6 +307,14 @@ static uint64_t csum_acc(uint64_t acc, const uint8_t *p, size_t len)
 	return csum_short(csum_add64(acc, carries), p, len);
 }
 
+/* The value for a checksum field, given the native accumulator of the
+ * data with that field zero: the folded sum's complement, in network
+ * order. */
+static inline uint16_t csum_field(uint64_t acc)
+{
+	return csum_native_to_be((uint16_t)~csum_fold16(acc));
+}
+
 /* Adds a native accumulator to a network-order partial sum. */
 static uint32_t csum_merge(uint32_t sum, uint64_t acc)
 {
@@ -386,7 +394,7 @@ __attribute__((always_inline)) static inline uint64_t tcp_sum_hdr(uint64_t addrs
 __attribute__((always_inline)) static inline uint16_t tcp_csum_from(uint64_t addrs,
 								    const uint8_t *tcp, size_t tcp_len)
 {
-	return csum_native_to_be((uint16_t)~csum_fold16(tcp_sum(addrs, tcp, tcp_len)));
+	return csum_field(tcp_sum(addrs, tcp, tcp_len));
 }
 
 /* Whether a nonzero accumulator over data that carries its checksum is
@@ -897,8 +905,8 @@ __attribute__((always_inline)) static inline uint64_t build_ipv4(uint8_t *h, con
 	memcpy(h + IPV4_OFF_DST, seg->dst, IPV4_ADDR_LEN);
 	addrs = csum_load64(h + IPV4_OFF_SRC);
 	wire_set16(h + IPV4_OFF_CSUM,
-		   csum_native_to_be((uint16_t)~csum_fold16(csum_add64(
-		       csum_add64(addrs, csum_load64(h)), csum_load32(h + IPV4_OFF_TTL)))));
+		   csum_field(csum_add64(csum_add64(addrs, csum_load64(h)),
+					 csum_load32(h + IPV4_OFF_TTL))));
 	return addrs;
 }
 
@@ -1009,7 +1017,7 @@ size_t wire_build(uint8_t *buf, size_t cap, const wire_seg *seg)
 	else if (opt_len == SYN_LAYOUT_LEN)
 		memcpy(t + WIRE_TCP_HDR, seg->opt, SYN_LAYOUT_LEN);
 	wire_set16(t + TCP_OFF_CSUM,
-		   csum_native_to_be((uint16_t)~csum_fold16(tcp_sum_hdr(addrs, t, tcp_len))));
+		   csum_field(tcp_sum_hdr(addrs, t, tcp_len)));
 	return total;
 }
 
