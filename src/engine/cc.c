@@ -787,10 +787,14 @@ static void set_xmit_timer(synack_conn *c)
 void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, bool window_changed)
 {
 	uint32_t flag = 0, delivered, num_dupack = 0;
-	uint32_t prior_fack = highest_sack(c, prior_una), prior_lost = c->lost_total;
-	bool had_packets = c->rtx.len != 0;
+	uint32_t prior_fack, prior_lost = c->lost_total;
 	enum rexmit rexmit = REXMIT_NONE;
 
+	/* Nothing in flight (the ACK of a SYN, of a pure ACK stream): no SACK
+	 * block can tag anything and no loss state can move. */
+	if (c->rtx.len == 0)
+		return;
+	prior_fack = highest_sack(c, prior_una);
 	if (seg->payload_len)
 		flag |= FLAG_DATA;
 	if (window_changed)
@@ -808,8 +812,6 @@ void cc_on_ack(synack_conn *c, const wire_seg *seg, uint32_t prior_una, bool win
 		}
 		return;
 	}
-	if (!had_packets)
-		return;
 	delivered += clean_rtx_queue(c, prior_fack, &flag);
 	if (c->tlp_high_seq)
 		process_tlp_ack(c, seg->ack, flag);

@@ -337,6 +337,9 @@ static int conn_open(synack_stack *s, const synack_addr *local, const synack_add
 	s->now = now;
 	if ((err = pick_local(s, local, remote, &src)))
 		return err;
+	/* Linux's tcp_v4_connect and tcp_v6_connect: no route for TCP there. */
+	if (addr_not_unicast(remote->family, remote->ip) || addr_not_unicast(src.family, src.ip))
+		return -ENETUNREACH;
 	memset(&t, 0, sizeof t);
 	t.family = remote->family;
 	t.lport = src.port;

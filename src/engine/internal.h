@@ -495,6 +495,7 @@ static inline void stack_state_event(synack_stack *s, synack_conn *c, synack_lis
 }
 uint8_t *out_reserve(synack_stack *s);
 void out_commit(synack_stack *s, size_t len);
+bool addr_not_unicast(uint8_t family, const uint8_t *ip);
 bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family);
 
 /* pool (stack.c) */
@@ -547,7 +548,15 @@ void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote);
 
 /* timer.c */
 void timer_arm(synack_stack *s, timer_node *n, synack_time at);
-void timer_cancel(synack_stack *s, timer_node *n);
+void timer_remove(synack_stack *s, timer_node *n); /* n must be armed */
+
+/* Inline: most cancels find the timer idle (a connection closing, a
+ * request promoted), and cost a test. */
+static inline void timer_cancel(synack_stack *s, timer_node *n)
+{
+	if (n->index != TIMER_IDLE)
+		timer_remove(s, n);
+}
 synack_time timer_next(const synack_stack *s);
 timer_node *timer_pop_due(synack_stack *s, synack_time now);
 

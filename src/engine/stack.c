@@ -385,23 +385,23 @@ static int count_parse_error(synack_stack *s, wire_err e)
 	return -EBADMSG;
 }
 
-/* RFC 1122 4.2.3.10: segments from or to broadcast/multicast addresses, and
- * port 0, are not for TCP. */
+/* Multicast (224.0.0.0/4, ff00::/8) or the IPv4 limited broadcast: not an
+ * address a TCP connection can have (RFC 1122 4.2.3.10). */
+bool addr_not_unicast(uint8_t family, const uint8_t *ip)
+{
+	const uint8_t mcast_v4 = 0xe0, mcast_v6 = 0xff;
+
+	if (family == SYNACK_AF_INET)
+		return (ip[0] & 0xf0) == mcast_v4 || !memcmp(ip, "\xff\xff\xff\xff", 4);
+	return ip[0] == mcast_v6;
+}
+
+/* Segments from or to such an address, or from or to port 0, are not for
+ * TCP: dropped without an answer. */
 static bool bad_address(const wire_seg *seg)
 {
-	bool bad = seg->sport == 0 || seg->dport == 0;
-
-	if (seg->family == SYNACK_AF_INET) {
-		const uint8_t mcast_v4 = 0xe0; /* 224.0.0.0/4 */
-		uint32_t src, dst;
-
-		memcpy(&src, seg->src, sizeof src);
-		memcpy(&dst, seg->dst, sizeof dst);
-		/* Non-short-circuit ORs: one branch for the common good case. */
-		return bad | ((seg->src[0] & 0xf0) == mcast_v4) | ((seg->dst[0] & 0xf0) == mcast_v4) |
-		       (src == UINT32_MAX) | (dst == UINT32_MAX);
-	}
-	return bad || seg->src[0] == 0xff || seg->dst[0] == 0xff; /* ff00::/8 */
+	return seg->sport == 0 || seg->dport == 0 || addr_not_unicast(seg->family, seg->src) ||
+	       addr_not_unicast(seg->family, seg->dst);
 }
 
 /* A connection nobody holds that reached TIME-WAIT becomes a compact entry
@@ -450,10 +450,6 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 		s->ctr.drop_not_ours++;
 		return -ENOENT;
 	}
-	if (bad_address(&seg)) {
-		s->ctr.drop_bad_address++;
-		return -EINVAL;
-	}
 	tuple_from_seg(&t, &seg);
 	n = table_find(s, &t, &hash);
 	if (n && n->kind == NODE_REQUEST) {
@@ -482,6 +478,14 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 			conn_input(c, &seg);
 		timewait_compact(s);
 		return 0;
+	}
+	/* Only a segment that no connection claims can be from or to such an
+	 * address: connect refuses them and a listener never takes them. So
+	 * the test comes here, as Linux makes it when a SYN arrives (and
+	 * before it would answer with a reset). */
+	if (bad_address(&seg)) {
+		s->ctr.drop_bad_address++;
+		return -EINVAL;
 	}
 	l = listener_lookup(s, &t);
 	if (l) {

@@ -82,13 +82,11 @@ void timer_arm(synack_stack *s, timer_node *n, synack_time at)
 	sift_up(h, n->index);
 }
 
-void timer_cancel(synack_stack *s, timer_node *n)
+void timer_remove(synack_stack *s, timer_node *n)
 {
 	timer_heap *h = &s->heap;
 	uint32_t i = n->index;
 
-	if (i == TIMER_IDLE)
-		return;
 	n->index = TIMER_IDLE;
 	if (--h->len == i)
 		return;

@@ -1063,6 +1063,68 @@ static void test_per_source_limit(void **state)
 	pair_free(&p);
 }
 
+/* A segment from src (IPv4, four bytes) to the server's listener. */
+static void segment_from(pair *p, const uint8_t src[4], uint16_t sport, uint8_t flags)
+{
+	uint8_t buf[MAX_PKT];
+	wire_seg seg;
+	size_t len;
+
+	memset(&seg, 0, sizeof seg);
+	seg.family = SYNACK_AF_INET;
+	seg.ttl = 64;
+	memcpy(seg.src, src, 4);
+	memcpy(seg.dst, p->srv_ep.ip, 4);
+	seg.sport = sport;
+	seg.dport = p->srv_ep.port;
+	seg.seq = 1000;
+	seg.ack = (flags & WIRE_ACK) ? 2000 : 0;
+	seg.flags = flags;
+	seg.win = 65535;
+	len = wire_build(buf, sizeof buf, &seg);
+	assert_true(len > 0);
+	synack_input(p->srv, buf, len, p->now);
+}
+
+/* RFC 1122 4.2.3.10: nothing from a multicast or broadcast source, or from
+ * port 0, opens a request or draws an answer; connect refuses such
+ * destinations with ENETUNREACH, as Linux does. */
+static void test_non_unicast_addresses(void **state)
+{
+	static const uint8_t mcast[4] = {224, 0, 0, 1}, bcast[4] = {255, 255, 255, 255},
+			     mcast_high[4] = {239, 255, 0, 9}, ok[4] = {198, 18, 0, 9};
+	uint8_t buf[MAX_PKT];
+	synack_addr dst;
+	synack_conn *c;
+	pair p;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	segment_from(&p, mcast, 4000, WIRE_SYN);
+	segment_from(&p, bcast, 4000, WIRE_SYN);
+	segment_from(&p, mcast_high, 4000, WIRE_SYN);
+	segment_from(&p, ok, 0, WIRE_SYN);
+	segment_from(&p, mcast, 4000, WIRE_ACK); /* would draw an RST from unicast */
+	assert_int_equal(synack_stack_counters(p.srv)->drop_bad_address, 5);
+	assert_int_equal(synack_stack_request_count(p.srv), 0);
+	assert_true(synack_output(p.srv, buf, sizeof buf) <= 0);
+	/* The same from a unicast source is answered: a SYN-ACK, an RST. */
+	segment_from(&p, ok, 4000, WIRE_SYN);
+	assert_int_equal(synack_stack_request_count(p.srv), 1);
+	segment_from(&p, ok, 4001, WIRE_ACK);
+	assert_int_equal(synack_stack_counters(p.srv)->drop_bad_address, 5);
+	assert_true(synack_output(p.srv, buf, sizeof buf) > 0);
+	assert_true(synack_output(p.srv, buf, sizeof buf) > 0);
+
+	assert_int_equal(synack_addr_parse("224.0.0.1:80", &dst), 0);
+	assert_int_equal(synack_connect(p.cli, NULL, &dst, NULL, p.now, &c), -ENETUNREACH);
+	assert_int_equal(synack_addr_parse("255.255.255.255:80", &dst), 0);
+	assert_int_equal(synack_connect(p.cli, NULL, &dst, NULL, p.now, &c), -ENETUNREACH);
+	assert_int_equal(synack_stack_conn_count(p.cli), 0);
+	assert_true(synack_output(p.cli, buf, sizeof buf) <= 0);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1094,6 +1156,7 @@ int main(void)
 		cmocka_unit_test(test_ecn_through_a_syn_cookie),
 		cmocka_unit_test(test_defer_accept),
 		cmocka_unit_test(test_per_source_limit),
+		cmocka_unit_test(test_non_unicast_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
