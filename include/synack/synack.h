@@ -395,7 +395,8 @@ void synack_stack_each(synack_stack *s, synack_listener_fn lfn, synack_conn_fn c
 /* Starts an active open (RFC 9293 section 3.10.1): sends a SYN and returns
  * the new connection in *out, in SYN-SENT. local may be NULL, or have an
  * unspecified address or port 0: the stack picks them. Returns 0, -EINVAL,
- * -EADDRINUSE (the 4-tuple is taken), -EADDRNOTAVAIL (no free port),
+ * -EADDRINUSE (the 4-tuple is taken), -EADDRNOTAVAIL (no free port, or a
+ * local address that is not one of the stack's),
  * -ENETUNREACH (a multicast or broadcast address, as Linux answers) or
  * -ENOBUFS. The outcome arrives as events or through synack_conn_poll. */
 int synack_connect(synack_stack *s, const synack_addr *local, const synack_addr *remote,

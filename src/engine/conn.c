@@ -272,6 +272,8 @@ static int pick_local(synack_stack *s, const synack_addr *local, const synack_ad
 	if (local && local->family && local->family != remote->family)
 		return -EINVAL;
 	if (local && local->family && !ip_equal(local->ip, any, remote->family)) {
+		if (!stack_is_local(s, local->ip, local->family))
+			return -EADDRNOTAVAIL; /* Linux's bind() without IP_FREEBIND */
 		*out = *local;
 		return 0;
 	}

@@ -446,10 +446,6 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 		return icmp_dispatch(s, pkt, len);
 	if (e != WIRE_OK)
 		return count_parse_error(s, e);
-	if (!stack_is_local(s, seg.dst, seg.family)) {
-		s->ctr.drop_not_ours++;
-		return -ENOENT;
-	}
 	tuple_from_seg(&t, &seg);
 	n = table_find(s, &t, &hash);
 	if (n && n->kind == NODE_REQUEST) {
@@ -479,10 +475,15 @@ int synack_input(synack_stack *s, const uint8_t *pkt, size_t len, synack_time no
 		timewait_compact(s);
 		return 0;
 	}
-	/* Only a segment that no connection claims can be from or to such an
-	 * address: connect refuses them and a listener never takes them. So
-	 * the test comes here, as Linux makes it when a SYN arrives (and
-	 * before it would answer with a reset). */
+	/* A connection's local address is one of ours and its peer's is
+	 * unicast: connect and the listeners admit no other. So a segment
+	 * some connection claims needs neither test, and they come here, for
+	 * the segments that would open one or draw a reset (Linux makes the
+	 * second when a SYN arrives). */
+	if (!stack_is_local(s, seg.dst, seg.family)) {
+		s->ctr.drop_not_ours++;
+		return -ENOENT;
+	}
 	if (bad_address(&seg)) {
 		s->ctr.drop_bad_address++;
 		return -EINVAL;

@@ -1125,6 +1125,33 @@ static void test_non_unicast_addresses(void **state)
 	pair_free(&p);
 }
 
+/* A stack with addresses takes only segments to them, and connects only
+ * from them (Linux: EADDRNOTAVAIL from bind without IP_FREEBIND). */
+static void test_foreign_addresses(void **state)
+{
+	static const uint8_t ok[4] = {198, 18, 0, 9};
+	uint8_t buf[MAX_PKT];
+	synack_addr foreign;
+	synack_conn *c;
+	pair p;
+
+	(void)state;
+	pair_setup(&p, NULL);
+	/* The listener is on 198.18.0.2 only; the stack has no 198.18.0.3. */
+	assert_int_equal(synack_addr_parse("198.18.0.3:80", &p.srv_ep), 0);
+	segment_from(&p, ok, 4000, WIRE_SYN);
+	segment_from(&p, ok, 4000, WIRE_ACK);
+	assert_int_equal(synack_stack_counters(p.srv)->drop_not_ours, 2);
+	assert_int_equal(synack_stack_request_count(p.srv), 0);
+	assert_true(synack_output(p.srv, buf, sizeof buf) <= 0);
+
+	assert_int_equal(synack_addr_parse("198.18.0.7:5000", &foreign), 0);
+	assert_int_equal(synack_connect(p.cli, &foreign, &p.srv_ep, NULL, p.now, &c), -EADDRNOTAVAIL);
+	assert_int_equal(synack_stack_conn_count(p.cli), 0);
+	assert_true(synack_output(p.cli, buf, sizeof buf) <= 0);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1157,6 +1184,7 @@ int main(void)
 		cmocka_unit_test(test_defer_accept),
 		cmocka_unit_test(test_per_source_limit),
 		cmocka_unit_test(test_non_unicast_addresses),
+		cmocka_unit_test(test_foreign_addresses),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
