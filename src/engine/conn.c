@@ -143,10 +143,11 @@ void conn_release(synack_conn *c)
 	if (s->tw_pending == c)
 		s->tw_pending = NULL;
 	conn_unlink(c);
-	ring_release(s, &c->sndq);
-	ring_release(s, &c->rcvq);
-	rtx_release(c);
 	stack_event(s, SYNACK_EV_FREED, c, NULL, 0);
+	/* The buffers only: the block is zeroed when it is next taken. */
+	stack_free_mem(s, c->sndq.buf);
+	stack_free_mem(s, c->rcvq.buf);
+	stack_free_mem(s, c->rtx.v);
 	c->s = NULL;
 	pool_put(&s->conn_pool, c);
 }

@@ -53,7 +53,7 @@ typedef struct tuple {
  * (five): the lengths keep the families apart. With the word count known
  * the compiler unrolls everything. */
 static inline __attribute__((always_inline)) uint64_t
-tuple_siphash(const uint8_t key[16], const tuple *t, unsigned c, unsigned d)
+tuple_siphash(const sip_state *key, const tuple *t, unsigned c, unsigned d)
 {
 	uint64_t w[4];
 	uint64_t ports = (uint64_t)t->lport << 16 | t->rport;
@@ -62,12 +62,12 @@ tuple_siphash(const uint8_t key[16], const tuple *t, unsigned c, unsigned d)
 	if (t->family == SYNACK_AF_INET6) {
 		memcpy(w, t->laddr, 2 * sizeof *w);
 		memcpy(w + 2, t->raddr, 2 * sizeof *w);
-		return siphash_tail(key, w, 4, ports, 4, c, d);
+		return siphash_state_tail(key, w, 4, ports, 4, c, d);
 	}
 	memcpy(&l, t->laddr, sizeof l);
 	memcpy(&r, t->raddr, sizeof r);
 	w[0] = (uint64_t)l << 32 | r;
-	return siphash_tail(key, w, 1, ports, 4, c, d);
+	return siphash_state_tail(key, w, 1, ports, 4, c, d);
 }
 
 /* Compares two addresses of a family with constant-size memcmp calls, which
@@ -434,9 +434,10 @@ struct synack_stack {
 	synack_time now;
 	synack_counters ctr;
 
-	uint8_t hash_key[16];   /* 4-tuple table (keyed: hash flooding is an attack) */
-	uint8_t isn_key[16];    /* RFC 6528 secret */
-	uint8_t port_key[16];   /* RFC 6056 ephemeral port offsets */
+	/* Secret 128-bit keys, kept expanded (siphash.h). */
+	sip_state hash_key;     /* 4-tuple table (keyed: hash flooding is an attack) */
+	sip_state isn_key;      /* RFC 6528 secret */
+	sip_state port_key;     /* RFC 6056 ephemeral port offsets */
 	uint8_t cookie_key[16]; /* SYN cookie MAC */
 	uint8_t tfo_key[16], tfo_key_backup[16]; /* Fast Open server keys */
 	bool tfo_has_backup;
@@ -493,8 +494,8 @@ static inline void stack_state_event(synack_stack *s, synack_conn *c, synack_lis
 	if (s->cfg.on_event)
 		stack_emit(s, SYNACK_EV_STATE, c, l, from, to, 0);
 }
-uint8_t *out_reserve(synack_stack *s);
-void out_commit(synack_stack *s, size_t len);
+out_slot *out_reserve(synack_stack *s);
+void out_commit(synack_stack *s, out_slot *slot, size_t len);
 bool addr_not_unicast(uint8_t family, const uint8_t *ip);
 bool stack_is_local(const synack_stack *s, const uint8_t *ip, uint8_t family);
 
@@ -534,7 +535,7 @@ uint16_t ephemeral_port(synack_stack *s, const tuple *t);
 
 /* table.c */
 uint32_t tuple_hash(const synack_stack *s, const tuple *t);
-uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t);
+uint32_t tuple_hash_keyed(const sip_state *key, const tuple *t);
 int table_init(synack_stack *s, table *tb);
 void table_insert(synack_stack *s, table *tb, tnode *n, uint32_t hash);
 void table_remove(table *tb, tnode *n);

@@ -8,7 +8,7 @@
  * the tuple. */
 void isn_for(synack_stack *s, const tuple *t, uint32_t *isn, uint32_t *ts_off)
 {
-	uint64_t h = tuple_siphash(s->isn_key, t, 2, 4);
+	uint64_t h = tuple_siphash(&s->isn_key, t, 2, 4);
 
 	*isn = (uint32_t)h + (uint32_t)(s->now / ISN_CLOCK_NS);
 	*ts_off = (uint32_t)(h >> 32);
@@ -29,7 +29,7 @@ uint16_t ephemeral_port(synack_stack *s, const tuple *t)
 
 	dst.lport = 0;
 	if (!tuple_equal(&dst, &s->port_dst)) {
-		s->port_off = tuple_hash_keyed(s->port_key, &dst);
+		s->port_off = tuple_hash_keyed(&s->port_key, &dst);
 		s->port_dst = dst;
 	}
 	return (uint16_t)(s->port_off + s->port_counter++);

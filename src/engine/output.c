@@ -69,10 +69,10 @@ void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, unsig
               uint16_t win, const uint8_t *opt, size_t opt_len, const uint8_t *data, uint32_t len)
 {
 	wire_seg seg; /* only the fields wire_build reads are set: no memset per packet */
-	uint8_t *buf = out_reserve(s);
+	out_slot *slot = out_reserve(s);
 	size_t n;
 
-	if (!buf)
+	if (!slot)
 		return;
 	seg.family = t->family;
 	seg.ttl = s->cfg.default_ttl;
@@ -92,9 +92,9 @@ void send_raw(synack_stack *s, const tuple *t, uint32_t seq, uint32_t ack, unsig
 	seg.opt_len = (uint8_t)opt_len;
 	seg.payload = data;
 	seg.payload_len = len;
-	n = wire_build(buf, s->out_slot_size, &seg);
+	n = wire_build(slot->data, s->out_slot_size, &seg);
 	if (n)
-		out_commit(s, n);
+		out_commit(s, slot, n);
 	if (flags & WIRE_RST)
 		s->ctr.rst_sent++;
 }

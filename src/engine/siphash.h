@@ -52,18 +52,34 @@ static inline uint64_t sip_load_le64(const uint8_t *p)
 			SIP_ROUND(v0, v1, v2, v3);                                             \
 	} while (0)
 
-/* SipHash-c-d of a message of n whole words followed by tail_len (0..7)
- * bytes, held little-endian in the low bytes of tail: SipHash's last block
- * is those bytes with the message length in its top byte. A tuple that
- * fills its last word only partly costs one compression less than one
- * padded to whole words. */
-static inline __attribute__((always_inline)) uint64_t
-siphash_tail(const uint8_t key[16], const uint64_t *w, size_t n, uint64_t tail, unsigned tail_len,
-	     unsigned c, unsigned d)
+/* A key as SipHash first expands it: the four state words each message
+ * starts from. A key used for every connection keeps this form, which
+ * spares each hash the key's loads and the four constants. */
+#define SIP_KEY_BYTES 16
+
+typedef struct sip_state {
+	uint64_t v0, v1, v2, v3;
+} sip_state;
+
+static inline sip_state sip_init(const uint8_t key[16])
 {
 	const uint64_t k0 = sip_load_le64(key), k1 = sip_load_le64(key + 8);
-	uint64_t v0 = k0 ^ 0x736f6d6570736575ULL, v1 = k1 ^ 0x646f72616e646f6dULL;
-	uint64_t v2 = k0 ^ 0x6c7967656e657261ULL, v3 = k1 ^ 0x7465646279746573ULL;
+	sip_state st = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
+			k0 ^ 0x6c7967656e657261ULL, k1 ^ 0x7465646279746573ULL};
+
+	return st;
+}
+
+/* SipHash-c-d, from a key's initial state, of a message of n whole words
+ * followed by tail_len (0..7) bytes, held little-endian in the low bytes of
+ * tail: SipHash's last block is those bytes with the message length in its
+ * top byte. A tuple that fills its last word only partly costs one
+ * compression less than one padded to whole words. */
+static inline __attribute__((always_inline)) uint64_t
+siphash_state_tail(const sip_state *init, const uint64_t *w, size_t n, uint64_t tail,
+		   unsigned tail_len, unsigned c, unsigned d)
+{
+	uint64_t v0 = init->v0, v1 = init->v1, v2 = init->v2, v3 = init->v3;
 	const uint64_t last = (uint64_t)(n * sizeof *w + tail_len) << 56 | tail;
 
 	for (size_t i = 0; i < n; i++) {
@@ -77,6 +93,16 @@ siphash_tail(const uint8_t key[16], const uint64_t *w, size_t n, uint64_t tail, 
 	v2 ^= 0xff;
 	SIP_ROUNDS(d, v0, v1, v2, v3);
 	return v0 ^ v1 ^ v2 ^ v3;
+}
+
+/* The same under a 16-byte key. */
+static inline __attribute__((always_inline)) uint64_t
+siphash_tail(const uint8_t key[16], const uint64_t *w, size_t n, uint64_t tail, unsigned tail_len,
+	     unsigned c, unsigned d)
+{
+	const sip_state init = sip_init(key);
+
+	return siphash_state_tail(&init, w, n, tail, tail_len, c, d);
 }
 
 /* SipHash-c-d of n whole words (8n bytes). */

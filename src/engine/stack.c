@@ -108,6 +108,15 @@ static int config_check(const synack_config *c)
 	return 0;
 }
 
+/* A fresh 128-bit SipHash key from the caller's randomness, expanded. */
+static sip_state random_sip_key(const synack_config *c)
+{
+	uint8_t key[SIP_KEY_BYTES];
+
+	c->random(c->random_ctx, key, sizeof key);
+	return sip_init(key);
+}
+
 int synack_stack_new(const synack_config *cfg, synack_stack **out)
 {
 	synack_config c;
@@ -135,9 +144,9 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out)
 		return -ENOMEM;
 	memset(s, 0, sizeof *s);
 	s->cfg = c;
-	c.random(c.random_ctx, s->hash_key, sizeof s->hash_key);
-	c.random(c.random_ctx, s->isn_key, sizeof s->isn_key);
-	c.random(c.random_ctx, s->port_key, sizeof s->port_key);
+	s->hash_key = random_sip_key(&c);
+	s->isn_key = random_sip_key(&c);
+	s->port_key = random_sip_key(&c);
 	c.random(c.random_ctx, s->cookie_key, sizeof s->cookie_key);
 	c.random(c.random_ctx, s->tfo_key, sizeof s->tfo_key);
 	s->conn_pool.block_size = sizeof(synack_conn);
@@ -286,18 +295,20 @@ void stack_emit(synack_stack *s, synack_event_type type, synack_conn *c, synack_
 
 /* ---- the output queue ------------------------------------------------------- */
 
-uint8_t *out_reserve(synack_stack *s)
+/* The slot the next packet goes to, or NULL when the queue is full; the
+ * packet is queued when out_commit gives its length. */
+out_slot *out_reserve(synack_stack *s)
 {
 	if (s->out_len == s->out_cap) {
 		s->ctr.out_dropped++;
 		return NULL;
 	}
-	return s->out[(s->out_head + s->out_len) & (s->out_cap - 1)].data;
+	return &s->out[(s->out_head + s->out_len) & (s->out_cap - 1)];
 }
 
-void out_commit(synack_stack *s, size_t len)
+void out_commit(synack_stack *s, out_slot *slot, size_t len)
 {
-	s->out[(s->out_head + s->out_len) & (s->out_cap - 1)].len = (uint16_t)len;
+	slot->len = (uint16_t)len;
 	s->out_len++;
 }
 

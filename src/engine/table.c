@@ -4,7 +4,7 @@
 
 uint32_t tuple_hash(const synack_stack *s, const tuple *t)
 {
-	return tuple_hash_keyed(s->hash_key, t);
+	return tuple_hash_keyed(&s->hash_key, t);
 }
 
 /* ---- the keyed hash --------------------------------------------------------
@@ -13,7 +13,7 @@ uint32_t tuple_hash(const synack_stack *s, const tuple *t)
  * SipHash-1-3 is the short-input variant hash tables use (the ISN keeps
  * SipHash-2-4, as RFC 6528 asks for a strong PRF). */
 
-uint32_t tuple_hash_keyed(const uint8_t key[16], const tuple *t)
+uint32_t tuple_hash_keyed(const sip_state *key, const tuple *t)
 {
 	return (uint32_t)tuple_siphash(key, t, 1, 3);
 }
