@@ -140,11 +140,10 @@ typedef struct table_slot {
 
 typedef struct table {
 	table_slot *slots;
-	/* per slot, how many entries have it as their home (saturating at
-	 * TABLE_HOME_STUCK): a lookup whose home counts none misses without
-	 * reading the slots, which a hundred thousand TIME-WAIT entries push
-	 * out of the caches (one byte per slot stays in L2) */
-	uint8_t *home;
+	/* per slot, 0 when empty, else 8 bits of the entry's hash (table.c):
+	 * probes read these and touch a slot only on a match, so a miss stays
+	 * in one byte array that fits in L2 where the slots would not */
+	uint8_t *tags;
 	uint32_t mask;
 	uint32_t count;
 	tnode *last; /* the node last inserted or found (table_find), or NULL */
