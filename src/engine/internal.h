@@ -140,7 +140,7 @@ typedef struct table_slot {
 
 typedef struct table {
 	table_slot *slots;
-	/* per slot, 0 when empty, else 8 bits of the entry's hash (table.c):
+	/* per slot, 0 when empty, else 7 bits of the entry's hash (table.c):
 	 * probes read these and touch a slot only on a match, so a miss stays
 	 * in one byte array that fits in L2 where the slots would not */
 	uint8_t *tags;

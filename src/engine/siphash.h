@@ -52,16 +52,16 @@ static inline uint64_t sip_load_le64(const uint8_t *p)
 			SIP_ROUND(v0, v1, v2, v3);                                             \
 	} while (0)
 
+#define SIP_KEY_BYTES 16
+
 /* A key as SipHash first expands it: the four state words each message
  * starts from. A key used for every connection keeps this form, which
  * spares each hash the key's loads and the four constants. */
-#define SIP_KEY_BYTES 16
-
 typedef struct sip_state {
 	uint64_t v0, v1, v2, v3;
 } sip_state;
 
-static inline sip_state sip_init(const uint8_t key[16])
+static inline sip_state sip_init(const uint8_t key[SIP_KEY_BYTES])
 {
 	const uint64_t k0 = sip_load_le64(key), k1 = sip_load_le64(key + 8);
 	sip_state st = {k0 ^ 0x736f6d6570736575ULL, k1 ^ 0x646f72616e646f6dULL,
