@@ -73,11 +73,6 @@ synack_conn *conn_alloc(synack_stack *s, const tuple *t, uint32_t hash, tnode *i
 	dlist_init(&c->link);
 	dlist_init(&c->tx_link);
 	/* The block is zeroed (pool_get): only the set fields are written. */
-	c->local.family = c->remote.family = t->family;
-	c->local.port = t->lport;
-	c->remote.port = t->rport;
-	memcpy(c->local.ip, t->laddr, sizeof t->laddr);
-	memcpy(c->remote.ip, t->raddr, sizeof t->raddr);
 	c->snd_wscale = c->rcv_wscale = -1;
 	c->rto_ms = s->cfg.rto_initial_ms;
 	c->cwnd = TCP_INIT_CWND;
@@ -593,8 +588,20 @@ unsigned synack_conn_poll(const synack_conn *c)
 
 int synack_conn_take_error(synack_conn *c) { return take_error(c); }
 synack_state synack_conn_state(const synack_conn *c) { return (synack_state)c->state; }
-const synack_addr *synack_conn_local(const synack_conn *c) { return &c->local; }
-const synack_addr *synack_conn_remote(const synack_conn *c) { return &c->remote; }
+/* The endpoints as the API hands them out, written from the tuple when
+ * first asked for (most connections never are). The block belongs to the
+ * stack and is never a const object: the cast only fills a cache. */
+static const synack_addr *conn_addrs(const synack_conn *c, bool remote)
+{
+	synack_conn *m = (synack_conn *)c;
+
+	if (!m->local.family)
+		tuple_to_addrs(&c->node.t, &m->local, &m->remote);
+	return remote ? &m->remote : &m->local;
+}
+
+const synack_addr *synack_conn_local(const synack_conn *c) { return conn_addrs(c, false); }
+const synack_addr *synack_conn_remote(const synack_conn *c) { return conn_addrs(c, true); }
 uint32_t synack_conn_recv_queued(const synack_conn *c) { return c->rcvq.len; }
 uint32_t synack_conn_send_queued(const synack_conn *c) { return c->sndq.len; }
 void synack_conn_set_user(synack_conn *c, void *user) { c->user = user; }
@@ -614,8 +621,7 @@ void synack_conn_info(const synack_conn *c, synack_info *info)
 {
 	memset(info, 0, sizeof *info);
 	info->state = (synack_state)c->state;
-	info->local = c->local;
-	info->remote = c->remote;
+	tuple_to_addrs(&c->node.t, &info->local, &info->remote);
 	info->isn_local = c->iss;
 	info->isn_remote = c->irs;
 	info->snd_mss = c->snd_mss;

@@ -280,7 +280,7 @@ struct synack_conn {
 	synack_stack *s;
 	synack_listener *lst; /* while in the accept queue */
 	void *user;
-	synack_addr local, remote;
+	synack_addr local, remote; /* the tuple's, once the API asked (conn.c) */
 
 	uint16_t flags;
 	uint8_t state;

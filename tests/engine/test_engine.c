@@ -148,6 +148,17 @@ static void test_handshake_options(void **state)
 	assert_int_equal(p.packets, 3);
 	assert_true(ci.handshake_ns > 0);
 	assert_true(ci.rtt_us > 0);
+	/* The endpoints, through synack_conn_info and the accessors alike. */
+	assert_memory_equal(ci.local.ip, p.cli_ip.ip, 4);
+	assert_true(ci.local.port != 0);
+	assert_memory_equal(&ci.remote, &si.local, sizeof ci.remote);
+	assert_memory_equal(&si.remote, &ci.local, sizeof si.remote);
+	assert_memory_equal(ci.remote.ip, p.srv_ep.ip, 4);
+	assert_int_equal(ci.remote.port, p.srv_ep.port);
+	assert_memory_equal(synack_conn_local(c), &ci.local, sizeof ci.local);
+	assert_memory_equal(synack_conn_remote(c), &ci.remote, sizeof ci.remote);
+	assert_memory_equal(synack_conn_local(sc), &si.local, sizeof si.local);
+	assert_memory_equal(synack_conn_remote(sc), &si.remote, sizeof si.remote);
 	pair_free(&p);
 }
 
