@@ -135,7 +135,7 @@ typedef struct tnode {
 
 typedef struct table_slot {
 	uint32_t hash;
-	tnode *node; /* NULL: empty */
+	tnode *node; /* NULL: empty, as the slot's tag (0) also says */
 } table_slot;
 
 typedef struct table {

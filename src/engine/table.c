@@ -42,7 +42,7 @@ void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote)
 
 /* ---- the table: open addressing with linear probing ---------------------
  * Beside the slots (the 32-bit hash and the node) a byte array holds each
- * slot's tag: 0 when the slot is empty, else eight more bits of the entry's
+ * slot's tag: 0 when the slot is empty, else seven more bits of the entry's
  * hash. A probe walks the tags, which stay in L2 even for a table of a
  * hundred thousand TIME-WAIT entries, and reads a slot only where the tag
  * matches (one in 128 otherwise): a lookup that misses (a new SYN, a port
