@@ -141,6 +141,15 @@ static int usage_error(const char *fmt, const char *arg)
 	return EXIT_USAGE;
 }
 
+/* A multicast or broadcast address: a TCP listener there would never see a
+ * segment (Linux's bind() refuses it with EADDRNOTAVAIL). */
+static bool addr_group(const synack_addr *a)
+{
+	if (a->family == SYNACK_AF_INET)
+		return (a->ip[0] & 0xf0) == 0xe0 || !memcmp(a->ip, "\xff\xff\xff\xff", 4);
+	return a->ip[0] == 0xff;
+}
+
 static int parse_app(const char *v, enum app *out)
 {
 	for (size_t i = 0; i < sizeof app_names / sizeof app_names[0]; i++)
@@ -175,6 +184,8 @@ static int parse_valued(struct serve_opts *o, const char *a, const char *v)
 			return usage_error("too many --listen (%s)", v);
 		if (synack_addr_parse(v, &o->listen[o->n_listen]) || !o->listen[o->n_listen].port)
 			return usage_error("'%s' is not ADDR:PORT", v);
+		if (addr_group(&o->listen[o->n_listen]))
+			return usage_error("'%s' is not a unicast address", v);
 		o->n_listen++;
 	} else if (!strcmp(a, "--app")) {
 		if (parse_app(v, &o->app))
@@ -770,8 +781,14 @@ static int open_listeners(struct serve *srv, tun_config *tc, char *err, size_t e
 
 		synack_addr_format(a, true, text, sizeof text);
 		if (!addr_unspecified(a)) {
-			synack_stack_add_address(srv->stack, a);
-			if (tc->n_addrs < TUN_ADDRS_MAX)
+			/* -EEXIST: another port on an address already added */
+			r = synack_stack_add_address(srv->stack, a);
+			if (r && r != -EEXIST) {
+				snprintf(err, errcap, "listen on %s: %s", text,
+					 r == -EINVAL ? "not a unicast address" : strerror(-r));
+				return r;
+			}
+			if (!r && tc->n_addrs < TUN_ADDRS_MAX)
 				tc->addrs[tc->n_addrs++] = *a;
 		}
 		r = synack_listen(srv->stack, a, srv->o.backlog, &srv->o.lopts, &srv->listeners[i]);

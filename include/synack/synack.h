@@ -333,7 +333,9 @@ int synack_stack_new(const synack_config *cfg, synack_stack **out);
 void synack_stack_free(synack_stack *s);
 
 /* Adds a local address: segments to other addresses are dropped and
- * counted. With no address added the stack takes every destination. */
+ * counted. With no address added the stack takes every destination.
+ * Returns 0, -EINVAL for a multicast, broadcast or unspecified address,
+ * -EEXIST when the stack has it already, -ENOBUFS past 16 addresses. */
 int synack_stack_add_address(synack_stack *s, const synack_addr *ip);
 
 /* The stack's configuration (read-only; set at synack_stack_new). */
@@ -423,7 +425,9 @@ void synack_stack_set_fastopen_keys(synack_stack *s, const uint8_t primary[16],
 
 /* Opens a listener on local (an unspecified address listens on all).
  * backlog bounds the accept queue (capped by somaxconn; Linux allows
- * backlog+1 entries). Returns 0, -EADDRINUSE or -ENOBUFS. */
+ * backlog+1 entries). Returns 0, -EADDRINUSE, -ENOBUFS, or -EADDRNOTAVAIL
+ * for a multicast or broadcast address or one the stack does not have
+ * (when it has any: synack_stack_add_address). */
 int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
                   const synack_conn_opts *opts, synack_listener **out);
 

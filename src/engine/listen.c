@@ -23,11 +23,19 @@ void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvb
 int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
                   const synack_conn_opts *opts, synack_listener **out)
 {
+	static const uint8_t unspecified[16];
 	synack_listener *l;
 	uint32_t slot;
 
 	if (!s || !local || !out || (local->family != SYNACK_AF_INET && local->family != SYNACK_AF_INET6))
 		return -EINVAL;
+	/* Linux's bind(): EADDRNOTAVAIL for a multicast or broadcast address,
+	 * or one the host does not have (without IP_FREEBIND); the unspecified
+	 * address takes every destination. */
+	if (addr_not_unicast(local->family, local->ip) ||
+	    (!ip_equal(local->ip, unspecified, local->family) &&
+	     !stack_is_local(s, local->ip, local->family)))
+		return -EADDRNOTAVAIL;
 	slot = local->port % LISTEN_HASH_SIZE;
 	for (l = s->listeners[slot]; l; l = l->hash_next)
 		if (synack_addr_equal(&l->addr, local, true))

@@ -1105,6 +1105,8 @@ static void test_non_unicast_addresses(void **state)
 	static const uint8_t mcast[4] = {224, 0, 0, 1}, bcast[4] = {255, 255, 255, 255},
 			     mcast_high[4] = {239, 255, 0, 9}, ok[4] = {198, 18, 0, 9};
 	uint8_t buf[MAX_PKT];
+	synack_listener *l;
+	synack_stack *bare;
 	synack_addr dst;
 	synack_conn *c;
 	pair p;
@@ -1133,6 +1135,29 @@ static void test_non_unicast_addresses(void **state)
 	assert_int_equal(synack_connect(p.cli, NULL, &dst, NULL, p.now, &c), -ENETUNREACH);
 	assert_int_equal(synack_stack_conn_count(p.cli), 0);
 	assert_true(synack_output(p.cli, buf, sizeof buf) <= 0);
+
+	/* Nor are they a host's own address, nor one to listen on. */
+	assert_int_equal(synack_addr_parse("224.0.0.1:80", &dst), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
+	assert_int_equal(synack_listen(p.srv, &dst, 4, NULL, &l), -EADDRNOTAVAIL);
+	assert_int_equal(synack_addr_parse("[ff02::1]:80", &dst), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
+	assert_int_equal(synack_listen(p.srv, &dst, 4, NULL, &l), -EADDRNOTAVAIL);
+	assert_int_equal(synack_addr_parse("255.255.255.255:80", &dst), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
+	assert_int_equal(synack_listen(p.srv, &dst, 4, NULL, &l), -EADDRNOTAVAIL);
+	/* A stack without addresses takes every destination, yet not those. */
+	assert_int_equal(synack_stack_new(NULL, &bare), 0);
+	assert_int_equal(synack_listen(bare, &dst, 4, NULL, &l), -EADDRNOTAVAIL);
+	assert_int_equal(synack_addr_parse("239.1.2.3:80", &dst), 0);
+	assert_int_equal(synack_listen(bare, &dst, 4, NULL, &l), -EADDRNOTAVAIL);
+	assert_int_equal(synack_addr_parse("198.18.0.77:80", &dst), 0);
+	assert_int_equal(synack_listen(bare, &dst, 4, NULL, &l), 0);
+	synack_stack_free(bare);
+	assert_int_equal(synack_addr_parse("0.0.0.0", &dst), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
+	assert_int_equal(synack_addr_parse("[::]:0", &dst), 0);
+	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
 	pair_free(&p);
 }
 
@@ -1142,7 +1167,8 @@ static void test_foreign_addresses(void **state)
 {
 	static const uint8_t ok[4] = {198, 18, 0, 9};
 	uint8_t buf[MAX_PKT];
-	synack_addr foreign;
+	synack_addr foreign, own, any;
+	synack_listener *l;
 	synack_conn *c;
 	pair p;
 
@@ -1160,6 +1186,18 @@ static void test_foreign_addresses(void **state)
 	assert_int_equal(synack_connect(p.cli, &foreign, &p.srv_ep, NULL, p.now, &c), -EADDRNOTAVAIL);
 	assert_int_equal(synack_stack_conn_count(p.cli), 0);
 	assert_true(synack_output(p.cli, buf, sizeof buf) <= 0);
+
+	/* Listening likewise: on an address the stack has, or on all of them. */
+	assert_int_equal(synack_listen(p.srv, &p.srv_ep, 4, NULL, &l), -EADDRNOTAVAIL);
+	assert_int_equal(synack_listen(p.srv, &foreign, 4, NULL, &l), -EADDRNOTAVAIL);
+	assert_int_equal(synack_addr_parse("198.18.0.2:81", &own), 0);
+	assert_int_equal(synack_listen(p.srv, &own, 4, NULL, &l), 0);
+	assert_int_equal(synack_addr_parse("0.0.0.0:5000", &any), 0);
+	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &l), 0);
+	/* Each address once; another port of it needs nothing more. */
+	assert_int_equal(synack_stack_add_address(p.srv, &own), -EEXIST);
+	assert_int_equal(synack_stack_add_address(p.srv, &foreign), 0);
+	assert_int_equal(synack_listen(p.srv, &foreign, 4, NULL, &l), 0);
 	pair_free(&p);
 }
 
