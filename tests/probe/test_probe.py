@@ -385,9 +385,17 @@ def retry_delays(ns, retries, base, cap):
     assert rc == EXIT["refused"]
     tries = att[0]["tries"]
     assert len(tries) == retries + 1 and all(t["class"] == "refused" for t in tries)
+    # Each gap is its delay plus a refusal's few microseconds; a loaded
+    # machine (CI runs the ASan suite two tests at a time) once stretched one
+    # gap by 40 ms, so one gap in the run may be late, by less than 250 ms:
+    # a wait the tool added itself would make every gap late.
+    late = []
     for k in range(1, len(tries)):
         gap = tries[k]["start_ms"] - tries[k - 1]["start_ms"]
-        assert tries[k]["delay_ms"] <= gap < tries[k]["delay_ms"] + 30, (k, gap)
+        assert tries[k]["delay_ms"] <= gap < tries[k]["delay_ms"] + 250, (k, gap)
+        if gap >= tries[k]["delay_ms"] + 30:
+            late.append((k, gap, tries[k]["delay_ms"]))
+    assert len(late) <= 1, late
     return [t["delay_ms"] for t in tries[1:]]
 
 
