@@ -488,7 +488,11 @@ unsigned synack_conn_poll(const synack_conn *c);
 /* The pending error (negative errno) or 0, and clears it, like SO_ERROR. */
 int synack_conn_take_error(synack_conn *c);
 
+/* The connection's RFC 9293 state (synack_state_name() spells it). */
 synack_state synack_conn_state(const synack_conn *c);
+
+/* The connection's local and remote address and port, like getsockname()
+ * and getpeername(). The pointers stay valid while the connection does. */
 const synack_addr *synack_conn_local(const synack_conn *c);
 const synack_addr *synack_conn_remote(const synack_conn *c);
 
@@ -552,6 +556,8 @@ typedef struct synack_info {
 #define SYNACK_CA_RECOVERY 3 /* fast recovery (RFC 6675 / RFC 6582, PRR) */
 #define SYNACK_CA_LOSS 4     /* after a retransmission timeout */
 
+/* Fills info with the connection's present figures, like getsockopt
+ * TCP_INFO. */
 void synack_conn_info(const synack_conn *c, synack_info *info);
 
 #if defined(__GNUC__)
