@@ -105,13 +105,7 @@ static void usage(FILE *f)
 	    CONNECT_TIMEOUT_DEFAULT, EXIT_REFUSED, EXIT_TIMEDOUT, EXIT_UNREACHABLE, EXIT_RESET);
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "synack connect: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see --help)\n");
-	return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error("connect", __VA_ARGS__)
 
 static int parse_valued(struct connect_opts *o, const char *a, const char *v)
 {

@@ -101,6 +101,7 @@ struct demo {
 	obs_flows *flows;
 	obs_ladder *ladder;
 	obs_pcap_writer *pcap;
+	FILE *svg; /* opened before the run: a bad path is a bad argument */
 
 	struct demo_packet *pkts;
 	size_t n_pkts, pkts_cap;
@@ -337,6 +338,10 @@ static int demo_setup(struct demo *d)
 		fprintf(stderr, "synack demo: %s\n", err);
 		return -EIO; /* reported: a bad argument */
 	}
+	if (d->o.svg && !(d->svg = fopen(d->o.svg, "w"))) {
+		fprintf(stderr, "synack demo: %s: %s\n", d->o.svg, strerror(errno));
+		return -EIO;
+	}
 	sim_set_tap(d->net, demo_tap, d);
 	demo_addr(&caddr, d->o.ipv6, 1, 0);
 	demo_addr(&saddr, d->o.ipv6, 2, DEMO_PORT);
@@ -383,6 +388,8 @@ static void demo_free(struct demo *d)
 	obs_flows_free(d->flows);
 	obs_ladder_free(d->ladder);
 	obs_pcap_close(d->pcap);
+	if (d->svg)
+		fclose(d->svg);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -816,20 +823,15 @@ static void print_text(const struct demo *d)
 	print_summary(d);
 }
 
-static int write_svg(const struct demo *d)
+static int write_svg(struct demo *d)
 {
-	FILE *f = fopen(d->o.svg, "w");
-	int rc;
+	int rc = obs_ladder_render_svg(d->ladder, d->svg);
 
-	if (!f) {
-		fprintf(stderr, "synack demo: cannot write %s: %s\n", d->o.svg, strerror(errno));
-		return -errno;
-	}
-	rc = obs_ladder_render_svg(d->ladder, f);
-	if (fclose(f) != 0 && rc == 0)
+	if (fclose(d->svg) != 0 && rc == 0)
 		rc = -errno;
+	d->svg = NULL;
 	if (rc < 0)
-		fprintf(stderr, "synack demo: writing %s failed: %s\n", d->o.svg, strerror(-rc));
+		fail(d, -rc, "writing %s failed: %s", d->o.svg, strerror(-rc));
 	return rc;
 }
 
@@ -862,17 +864,8 @@ static void usage(FILE *f)
 		"Exit status: 0 done, 1 a step failed (e.g. ETIMEDOUT), 2 bad arguments.\n");
 }
 
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "synack demo: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see synack demo --help)\n");
-	return -EINVAL;
-}
+/* Bad input: one line; the callers' convention is -EINVAL. */
+#define usage_error(...) (cli_usage_error("demo", __VA_ARGS__), -EINVAL)
 
 static int parse_size(const char *text, size_t *out)
 {
@@ -1013,8 +1006,8 @@ int cmd_demo(int argc, char **argv)
 		print_json(&d);
 	else
 		print_text(&d);
-	if (d.o.svg && write_svg(&d) < 0 && !d.failure[0])
-		fail(&d, 0, "the SVG was not written");
+	if (d.o.svg)
+		write_svg(&d);
 	if (d.failure[0])
 		fprintf(stderr, "synack demo: %s\n", d.failure);
 	demo_free(&d);

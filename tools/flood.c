@@ -1018,17 +1018,8 @@ static void usage(FILE *out)
 	    FLOOD_SEED_DEFAULT);
 }
 
-static int usage_error(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "synack flood: ");
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (see synack flood --help)\n");
-	return -EINVAL;
-}
+/* Bad input: one line; the callers' convention is -EINVAL. */
+#define usage_error(...) (cli_usage_error("flood", __VA_ARGS__), -EINVAL)
 
 static int parse_uint(const char *flag, const char *v, unsigned long long max,
 		      unsigned long long *out)

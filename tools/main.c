@@ -1,4 +1,5 @@
 /* main.c — `synack SUBCOMMAND ...`: dispatches to one file per subcommand. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,6 +22,18 @@ static const struct subcommand subcommands[] = {
 	{"lab", cmd_lab, "create or remove a network namespace with a TUN device to play in"},
 	{"flood", cmd_flood, "a SYN flood on the simulated network: cookies against queues"},
 };
+
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "synack %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see synack %s --help)\n", cmd);
+	return EXIT_USAGE;
+}
 
 static void usage(FILE *f)
 {

@@ -261,9 +261,24 @@ static int parse_args(int argc, char **argv, struct cli *c)
 	c->run.interval_ns = PROBE_NS_PER_S;
 	c->run.out = stdout;
 	optind = 0; /* full reinitialisation of getopt: main() may have used it */
-	while ((opt = getopt_long(argc, argv, "c:i:46vh", long_opts, NULL)) != -1)
+	opterr = 0; /* its messages take two lines with ours: one line of our own */
+	while ((opt = getopt_long(argc, argv, ":c:i:46vh", long_opts, NULL)) != -1) {
+		if (opt == '?' || opt == ':') {
+			/* A long option is named by the argument just taken; a short
+			 * one by optopt, as it may sit in a group such as -vx. An
+			 * unknown long option leaves optopt 0. */
+			const char *taken = argv[optind - 1];
+			char shortopt[3] = {'-', (char)optopt, 0};
+			bool is_long = !strncmp(taken, "--", 2) && (opt == ':' || optopt == 0);
+
+			fprintf(stderr, "synack probe: %s '%s' (see synack probe --help)\n",
+				opt == ':' ? "a value is needed after" : "unknown option",
+				is_long ? taken : shortopt);
+			return EXIT_USAGE;
+		}
 		if ((rc = take_option(c, opt, optarg)) >= 0)
 			return rc;
+	}
 	if (optind >= argc) {
 		fprintf(stderr, "synack probe: no target (see synack probe --help)\n");
 		return EXIT_USAGE;

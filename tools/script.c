@@ -137,6 +137,8 @@ static void run_parallel(char **files, int n, const script_run_opts *opts, int j
 	free(outs);
 }
 
+#define usage_error(...) cli_usage_error("script", __VA_ARGS__)
+
 int cmd_script(int argc, char **argv)
 {
 	script_run_opts opts = {0};
@@ -154,15 +156,16 @@ int cmd_script(int argc, char **argv)
 			opts.ipv6 = true;
 		} else if (!strcmp(a, "--kernel")) {
 			opts.kernel = true;
-		} else if ((!strcmp(a, "--tolerance-ms") || !strcmp(a, "--jobs")) &&
-			   first + 1 < argc) {
+		} else if (!strcmp(a, "--tolerance-ms") || !strcmp(a, "--jobs")) {
 			char *end;
-			long v = strtol(argv[first + 1], &end, 10);
+			long v;
 
-			if (*end || v <= 0 || v > 100000) {
-				fprintf(stderr, "synack script: bad value for %s\n", a);
-				return EXIT_USAGE;
-			}
+			if (first + 1 >= argc)
+				return usage_error("%s needs a value", a);
+			v = strtol(argv[first + 1], &end, 10);
+			if (!*argv[first + 1] || *end || v <= 0 || v > 100000)
+				return usage_error("%s: '%s' is not an integer in 1..100000", a,
+						   argv[first + 1]);
 			if (a[2] == 'j')
 				jobs = (int)v;
 			else
@@ -175,15 +178,11 @@ int cmd_script(int argc, char **argv)
 			first++;
 			break;
 		} else {
-			fprintf(stderr, "synack script: unknown option %s\n", a);
-			usage(stderr);
-			return EXIT_USAGE;
+			return usage_error("unknown option '%s'", a);
 		}
 	}
-	if (first >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
+	if (first >= argc)
+		return usage_error("no script given");
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	if (jobs > 1) {
 		run_parallel(argv + first, argc - first, &opts, jobs, &passed, &failed,

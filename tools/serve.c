@@ -133,13 +133,7 @@ static void usage(FILE *f)
 		SERVE_LISTEN_MAX, SERVE_BACKLOG_DEFAULT);
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-	fprintf(stderr, "synack serve: ");
-	fprintf(stderr, fmt, arg);
-	fprintf(stderr, " (see --help)\n");
-	return EXIT_USAGE;
-}
+#define usage_error(...) cli_usage_error("serve", __VA_ARGS__)
 
 /* A multicast or broadcast address: a TCP listener there would never see a
  * segment (Linux's bind() refuses it with EADDRNOTAVAIL). */
