@@ -257,14 +257,15 @@ int cmd_lab(int argc, char **argv)
 		} else if (argv[i][0] == '-' || verb) {
 			if (verb && !strcmp(verb, "exec"))
 				break;
-			fprintf(stderr, "synack lab: unexpected '%s' (see --help)\n", argv[i]);
+			fprintf(stderr, "synack lab: unexpected '%s' (see synack lab --help)\n",
+				argv[i]);
 			return EXIT_USAGE;
 		} else {
 			verb = argv[i];
 		}
 	}
 	if (!verb || !name_ok(ns)) {
-		fprintf(stderr, "synack lab: %s (see --help)\n",
+		fprintf(stderr, "synack lab: %s (see synack lab --help)\n",
 			verb ? "bad namespace name" : "up, down or exec?");
 		return EXIT_USAGE;
 	}

@@ -79,7 +79,8 @@ static int parse_args(int argc, char **argv, trace_opts *o)
 			}
 			o->svg_path = argv[i];
 		} else if (a[0] == '-' && a[1]) {
-			fprintf(stderr, "synack trace: unknown option '%s' (see --help)\n", a);
+			fprintf(stderr,
+				"synack trace: unknown option '%s' (see synack trace --help)\n", a);
 			return EXIT_USAGE;
 		} else if (o->path) {
 			fprintf(stderr, "synack trace: one capture file at a time\n");
@@ -89,7 +90,7 @@ static int parse_args(int argc, char **argv, trace_opts *o)
 		}
 	}
 	if (!o->path) {
-		fprintf(stderr, "synack trace: no capture file given (see --help)\n");
+		fprintf(stderr, "synack trace: no capture file given (see synack trace --help)\n");
 		return EXIT_USAGE;
 	}
 	return -1;
