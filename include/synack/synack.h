@@ -6,7 +6,10 @@
  * monotonic time in nanoseconds, pulls the packets it wants sent, asks for its
  * next deadline and calls synack_timeout() when that deadline passes.
  * Randomness and memory come from caller hooks (libsodium and malloc by
- * default). Many stacks can live in one process.
+ * default). Many stacks can live in one process. There are no locks: a stack
+ * and everything in it (listeners, connections, even the read-only
+ * accessors, which may fill caches) belong to one thread at a time, while
+ * different stacks share nothing and may run on different threads.
  *
  *     synack_config cfg;
  *     synack_config_default(&cfg);
