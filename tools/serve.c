@@ -768,13 +768,21 @@ static bool addr_unspecified(const synack_addr *a)
 
 static int open_listeners(struct serve *srv, tun_config *tc, char *err, size_t errcap)
 {
+	bool filter = true;
+
+	/* An unspecified address listens on every destination: then neither
+	 * the stack nor the TUN driver filters by address (a stack with any
+	 * address would drop segments to the others). */
+	for (size_t i = 0; i < srv->o.n_listen; i++)
+		if (addr_unspecified(&srv->o.listen[i]))
+			filter = false;
 	for (size_t i = 0; i < srv->o.n_listen; i++) {
 		const synack_addr *a = &srv->o.listen[i];
 		char text[ADDR_MAX];
 		int r;
 
 		synack_addr_format(a, true, text, sizeof text);
-		if (!addr_unspecified(a)) {
+		if (filter) {
 			/* -EEXIST: another port on an address already added */
 			r = synack_stack_add_address(srv->stack, a);
 			if (r && r != -EEXIST) {
@@ -791,10 +799,6 @@ static int open_listeners(struct serve *srv, tun_config *tc, char *err, size_t e
 			return r;
 		}
 	}
-	/* An unspecified address listens on every destination: no filter. */
-	for (size_t i = 0; i < srv->o.n_listen; i++)
-		if (addr_unspecified(&srv->o.listen[i]))
-			tc->n_addrs = 0;
 	return 0;
 }
 

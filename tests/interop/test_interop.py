@@ -67,6 +67,19 @@ def test_curl_http_v4_and_v6(lab):
     assert c.get("tcp.rst_sent", 0) == 0
 
 
+def test_wildcard_beside_a_specific_listener(lab):
+    # 0.0.0.0:80 takes every destination even beside a listener on one
+    # address (once, the specific one made the stack drop all others); port
+    # 443 exists on 198.18.0.2 only: elsewhere it is refused.
+    p = lab.serve(listen=("0.0.0.0:80", SYNACK_V4 + ":443"), app="http")
+    for url in ("http://198.18.0.9/", "http://%s/" % SYNACK_V4, "http://%s:443/" % SYNACK_V4):
+        r = lab.run(["curl", "-sS", "-m", "10", url], check=False)
+        assert r.returncode == 0 and "Hello from synack" in r.stdout, (url, r.stderr)
+    t0 = time.monotonic()
+    r = lab.run(["curl", "-sS", "-m", "10", "http://198.18.0.9:443/"], check=False)
+    assert r.returncode == 7 and time.monotonic() - t0 < 5, r.stderr  # 7: could not connect
+    stop_serve(p)
+
 def test_echo_10mb_every_byte(lab):
     p = lab.serve(app="echo")
     r = lab.kside("echo-check", SYNACK_V4, 80, 10 * 1024 * 1024, 1)
