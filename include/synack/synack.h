@@ -427,10 +427,12 @@ void synack_stack_set_fastopen_keys(synack_stack *s, const uint8_t primary[16],
                                     const uint8_t *backup);
 
 /* Opens a listener on local (an unspecified address listens on all).
- * backlog bounds the accept queue (capped by somaxconn; Linux allows
- * backlog+1 entries). Returns 0, -EADDRINUSE, -ENOBUFS, or -EADDRNOTAVAIL
- * for a multicast or broadcast address or one the stack does not have
- * (when it has any: synack_stack_add_address). */
+ * Port 0 takes an ephemeral port no other listener holds, as listen() on an
+ * unbound socket does; synack_listener_addr() tells which (-EAGAIN when none
+ * is free). backlog bounds the accept queue (capped by somaxconn; Linux
+ * allows backlog+1 entries). Returns 0, -EADDRINUSE, -ENOBUFS, or
+ * -EADDRNOTAVAIL for a multicast or broadcast address or one the stack does
+ * not have (when it has any: synack_stack_add_address). */
 int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
                   const synack_conn_opts *opts, synack_listener **out);
 

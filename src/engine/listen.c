@@ -20,15 +20,48 @@ void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvb
 
 /* ---- the listener API ------------------------------------------------------ */
 
+static bool port_has_listener(const synack_stack *s, uint16_t port)
+{
+	for (const synack_listener *l = s->listeners[port % LISTEN_HASH_SIZE]; l; l = l->hash_next)
+		if (l->addr.port == port)
+			return true;
+	return false;
+}
+
+/* Linux's listen() on a socket bound to port 0 (inet_autobind): an
+ * ephemeral port no listener holds, from a random start; EAGAIN when every
+ * one is taken, as Linux returns. */
+static int listen_autobind(synack_stack *s, synack_addr *a)
+{
+	uint32_t range = (uint32_t)s->cfg.ephemeral_high - s->cfg.ephemeral_low + 1, start;
+
+	s->cfg.random(s->cfg.random_ctx, &start, sizeof start);
+	for (uint32_t i = 0; i < range; i++) {
+		uint16_t port = (uint16_t)(s->cfg.ephemeral_low + (start + i) % range);
+
+		if (!port_has_listener(s, port)) {
+			a->port = port;
+			return 0;
+		}
+	}
+	return -EAGAIN;
+}
+
 int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
                   const synack_conn_opts *opts, synack_listener **out)
 {
 	static const uint8_t unspecified[16];
+	synack_addr addr;
 	synack_listener *l;
 	uint32_t slot;
+	int err;
 
 	if (!s || !local || !out || (local->family != SYNACK_AF_INET && local->family != SYNACK_AF_INET6))
 		return -EINVAL;
+	addr = *local;
+	local = &addr;
+	if (addr.port == 0 && (err = listen_autobind(s, &addr)))
+		return err;
 	/* Linux's bind(): EADDRNOTAVAIL for a multicast or broadcast address,
 	 * or one the host does not have (without IP_FREEBIND); the unspecified
 	 * address takes every destination. */

@@ -1201,6 +1201,40 @@ static void test_foreign_addresses(void **state)
 	pair_free(&p);
 }
 
+/* Port 0: an ephemeral port no listener holds, like listen() on an unbound
+ * socket; a SYN to it is answered. With one free port left, it is the one
+ * taken; with none, EAGAIN. */
+static void test_listen_port_zero(void **state)
+{
+	synack_config cfg;
+	synack_listener *a, *b, *c;
+	synack_addr any;
+	synack_conn *conn;
+	pair p;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.ephemeral_low = 40000;
+	cfg.ephemeral_high = 40002;
+	pair_setup(&p, &cfg);
+	assert_int_equal(synack_addr_parse("0.0.0.0:40001", &any), 0);
+	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &a), 0);
+	any.port = 0;
+	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &b), 0);
+	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &c), 0);
+	assert_true(synack_listener_addr(b)->port == 40000 || synack_listener_addr(b)->port == 40002);
+	assert_true(synack_listener_addr(c)->port == 40000 || synack_listener_addr(c)->port == 40002);
+	assert_int_not_equal(synack_listener_addr(b)->port, synack_listener_addr(c)->port);
+	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &a), -EAGAIN);
+
+	p.srv_ep.port = synack_listener_addr(c)->port;
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &conn), 0);
+	pump(&p);
+	assert_int_equal(synack_conn_state(conn), SYNACK_ESTABLISHED);
+	assert_int_equal(synack_listener_queued(c), 1);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1234,6 +1268,7 @@ int main(void)
 		cmocka_unit_test(test_per_source_limit),
 		cmocka_unit_test(test_non_unicast_addresses),
 		cmocka_unit_test(test_foreign_addresses),
+		cmocka_unit_test(test_listen_port_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
