@@ -289,6 +289,8 @@ static int pick_port(synack_stack *s, tuple *t, uint32_t *hash)
 
 	for (uint32_t i = 0; i < range && i < MAX_PORT_TRIES; i++) {
 		t->lport = (uint16_t)(s->cfg.ephemeral_low + (offset + i) % range);
+		if (port_has_listener(s, t->lport))
+			continue;
 		*hash = tuple_hash(s, t);
 		if (!table_lookup(&s->conns, t, *hash) && !table_lookup(&s->tw_table, t, *hash))
 			return 0;

@@ -543,6 +543,16 @@ tnode *table_lookup(const table *tb, const tuple *t, uint32_t hash);
 tnode *table_find(synack_stack *s, const tuple *t, uint32_t *hash);
 void table_free(synack_stack *s, table *tb);
 synack_listener *listener_lookup(const synack_stack *s, const tuple *t);
+
+/* A listener holds this port on some address. Linux's connect() never picks
+ * such a port (its bind bucket exists), and a port-0 listen skips them. */
+static inline bool port_has_listener(const synack_stack *s, uint16_t port)
+{
+	for (const synack_listener *l = s->listeners[port % LISTEN_HASH_SIZE]; l; l = l->hash_next)
+		if (l->addr.port == port)
+			return true;
+	return false;
+}
 void tuple_from_seg(tuple *t, const wire_seg *seg);
 void tuple_to_addrs(const tuple *t, synack_addr *local, synack_addr *remote);
 

@@ -20,14 +20,6 @@ void conn_space(const synack_stack *s, const synack_conn_opts *o, uint32_t *rcvb
 
 /* ---- the listener API ------------------------------------------------------ */
 
-static bool port_has_listener(const synack_stack *s, uint16_t port)
-{
-	for (const synack_listener *l = s->listeners[port % LISTEN_HASH_SIZE]; l; l = l->hash_next)
-		if (l->addr.port == port)
-			return true;
-	return false;
-}
-
 /* Linux's listen() on a socket bound to port 0 (inet_autobind): an
  * ephemeral port no listener holds, from a random start; EAGAIN when every
  * one is taken, as Linux returns. */

@@ -1235,6 +1235,36 @@ static void test_listen_port_zero(void **state)
 	pair_free(&p);
 }
 
+/* connect's ephemeral port is never one a listener holds, on any address
+ * (Linux skips ports with a bind bucket); none left: EADDRNOTAVAIL. */
+static void test_connect_skips_listener_ports(void **state)
+{
+	synack_config cfg;
+	synack_listener *l;
+	synack_addr a;
+	synack_conn *c;
+	pair p;
+
+	(void)state;
+	synack_config_default(&cfg);
+	cfg.ephemeral_low = 40000;
+	cfg.ephemeral_high = 40002;
+	pair_setup(&p, &cfg);
+	assert_int_equal(synack_addr_parse("0.0.0.0:40000", &a), 0);
+	assert_int_equal(synack_listen(p.cli, &a, 4, NULL, &l), 0);
+	assert_int_equal(synack_addr_parse("198.18.0.1:40002", &a), 0);
+	assert_int_equal(synack_listen(p.cli, &a, 4, NULL, &l), 0);
+	for (int i = 0; i < 20; i++) { /* the start is random: try it often */
+		assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
+		assert_int_equal(synack_conn_local(c)->port, 40001);
+		synack_abort(c, p.now); /* frees the port for the next round */
+	}
+	assert_int_equal(synack_addr_parse("198.18.0.1:40001", &a), 0);
+	assert_int_equal(synack_listen(p.cli, &a, 4, NULL, &l), 0);
+	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), -EADDRNOTAVAIL);
+	pair_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1269,6 +1299,7 @@ int main(void)
 		cmocka_unit_test(test_non_unicast_addresses),
 		cmocka_unit_test(test_foreign_addresses),
 		cmocka_unit_test(test_listen_port_zero),
+		cmocka_unit_test(test_connect_skips_listener_ports),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
