@@ -50,7 +50,7 @@ int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
 
 	if (!s || !local || !out || (local->family != SYNACK_AF_INET && local->family != SYNACK_AF_INET6))
 		return -EINVAL;
-	addr = *local;
+	addr = *local; /* from here on, with the port the listener gets */
 	local = &addr;
 	if (addr.port == 0 && (err = listen_autobind(s, &addr)))
 		return err;
