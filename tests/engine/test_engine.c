@@ -1201,31 +1201,43 @@ static void test_foreign_addresses(void **state)
 	pair_free(&p);
 }
 
-/* Port 0: an ephemeral port no listener holds, like listen() on an unbound
- * socket; a SYN to it is answered. With one free port left, it is the one
- * taken; with none, EAGAIN. */
-static void test_listen_port_zero(void **state)
+/* A pair whose stacks have three ephemeral ports, 40000..40002. */
+static void pair_setup_three_ports(pair *p)
 {
 	synack_config cfg;
+
+	synack_config_default(&cfg);
+	cfg.ephemeral_low = 40000;
+	cfg.ephemeral_high = 40002;
+	pair_setup(p, &cfg);
+}
+
+/* Listens on text ("ADDR:PORT") with backlog 4; returns the result. */
+static int listen_at(synack_stack *s, const char *text, synack_listener **l)
+{
+	synack_addr a;
+
+	assert_int_equal(synack_addr_parse(text, &a), 0);
+	return synack_listen(s, &a, 4, NULL, l);
+}
+
+/* Port 0: an ephemeral port no listener holds, like listen() on an unbound
+ * socket, and a SYN to it is answered; with every port held, EAGAIN. */
+static void test_listen_port_zero(void **state)
+{
 	synack_listener *a, *b, *c;
-	synack_addr any;
 	synack_conn *conn;
 	pair p;
 
 	(void)state;
-	synack_config_default(&cfg);
-	cfg.ephemeral_low = 40000;
-	cfg.ephemeral_high = 40002;
-	pair_setup(&p, &cfg);
-	assert_int_equal(synack_addr_parse("0.0.0.0:40001", &any), 0);
-	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &a), 0);
-	any.port = 0;
-	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &b), 0);
-	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &c), 0);
+	pair_setup_three_ports(&p);
+	assert_int_equal(listen_at(p.srv, "0.0.0.0:40001", &a), 0);
+	assert_int_equal(listen_at(p.srv, "0.0.0.0:0", &b), 0);
+	assert_int_equal(listen_at(p.srv, "0.0.0.0:0", &c), 0);
 	assert_true(synack_listener_addr(b)->port == 40000 || synack_listener_addr(b)->port == 40002);
 	assert_true(synack_listener_addr(c)->port == 40000 || synack_listener_addr(c)->port == 40002);
 	assert_int_not_equal(synack_listener_addr(b)->port, synack_listener_addr(c)->port);
-	assert_int_equal(synack_listen(p.srv, &any, 4, NULL, &a), -EAGAIN);
+	assert_int_equal(listen_at(p.srv, "0.0.0.0:0", &a), -EAGAIN);
 
 	p.srv_ep.port = synack_listener_addr(c)->port;
 	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &conn), 0);
@@ -1239,28 +1251,20 @@ static void test_listen_port_zero(void **state)
  * (Linux skips ports with a bind bucket); none left: EADDRNOTAVAIL. */
 static void test_connect_skips_listener_ports(void **state)
 {
-	synack_config cfg;
 	synack_listener *l;
-	synack_addr a;
 	synack_conn *c;
 	pair p;
 
 	(void)state;
-	synack_config_default(&cfg);
-	cfg.ephemeral_low = 40000;
-	cfg.ephemeral_high = 40002;
-	pair_setup(&p, &cfg);
-	assert_int_equal(synack_addr_parse("0.0.0.0:40000", &a), 0);
-	assert_int_equal(synack_listen(p.cli, &a, 4, NULL, &l), 0);
-	assert_int_equal(synack_addr_parse("198.18.0.1:40002", &a), 0);
-	assert_int_equal(synack_listen(p.cli, &a, 4, NULL, &l), 0);
+	pair_setup_three_ports(&p);
+	assert_int_equal(listen_at(p.cli, "0.0.0.0:40000", &l), 0);
+	assert_int_equal(listen_at(p.cli, "198.18.0.1:40002", &l), 0);
 	for (int i = 0; i < 20; i++) { /* the start is random: try it often */
 		assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), 0);
 		assert_int_equal(synack_conn_local(c)->port, 40001);
 		synack_abort(c, p.now); /* frees the port for the next round */
 	}
-	assert_int_equal(synack_addr_parse("198.18.0.1:40001", &a), 0);
-	assert_int_equal(synack_listen(p.cli, &a, 4, NULL, &l), 0);
+	assert_int_equal(listen_at(p.cli, "198.18.0.1:40001", &l), 0);
 	assert_int_equal(synack_connect(p.cli, NULL, &p.srv_ep, NULL, p.now, &c), -EADDRNOTAVAIL);
 	pair_free(&p);
 }
