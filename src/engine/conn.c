@@ -263,11 +263,9 @@ void synack_conn_set_keepalive(synack_conn *c, bool on, uint32_t idle_ms, uint32
 static int pick_local(synack_stack *s, const synack_addr *local, const synack_addr *remote,
                       synack_addr *out)
 {
-	static const uint8_t any[16];
-
 	if (local && local->family && local->family != remote->family)
 		return -EINVAL;
-	if (local && local->family && !ip_equal(local->ip, any, remote->family)) {
+	if (local && local->family && !ip_unspecified(local->ip, remote->family)) {
 		if (!stack_is_local(s, local->ip, local->family))
 			return -EADDRNOTAVAIL; /* Linux's bind() without IP_FREEBIND */
 		*out = *local;

@@ -77,6 +77,14 @@ static inline bool ip_equal(const uint8_t *a, const uint8_t *b, uint8_t family)
 	return family == SYNACK_AF_INET6 ? !memcmp(a, b, 16) : !memcmp(a, b, 4);
 }
 
+/* The unspecified address (0.0.0.0 or ::): a wildcard listener's. */
+static inline bool ip_unspecified(const uint8_t *ip, uint8_t family)
+{
+	static const uint8_t zero[16];
+
+	return ip_equal(ip, zero, family);
+}
+
 /* Inline: the one-behind cache (table_find) compares a tuple per packet. */
 static inline bool tuple_equal(const tuple *a, const tuple *b)
 {

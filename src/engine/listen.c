@@ -42,7 +42,6 @@ static int listen_autobind(synack_stack *s, synack_addr *a)
 int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
                   const synack_conn_opts *opts, synack_listener **out)
 {
-	static const uint8_t unspecified[16];
 	synack_addr addr;
 	synack_listener *l;
 	uint32_t slot;
@@ -58,7 +57,7 @@ int synack_listen(synack_stack *s, const synack_addr *local, int backlog,
 	 * or one the host does not have (without IP_FREEBIND); the unspecified
 	 * address takes every destination. */
 	if (addr_not_unicast(local->family, local->ip) ||
-	    (!ip_equal(local->ip, unspecified, local->family) &&
+	    (!ip_unspecified(local->ip, local->family) &&
 	     !stack_is_local(s, local->ip, local->family)))
 		return -EADDRNOTAVAIL;
 	slot = local->port % LISTEN_HASH_SIZE;

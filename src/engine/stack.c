@@ -217,13 +217,11 @@ void synack_stack_free(synack_stack *s)
 
 int synack_stack_add_address(synack_stack *s, const synack_addr *ip)
 {
-	static const uint8_t unspecified[16];
-
 	if (!ip || (ip->family != SYNACK_AF_INET && ip->family != SYNACK_AF_INET6))
 		return -EINVAL;
 	/* A host's own address is unicast and specified (Linux refuses a
 	 * multicast IPv6 address with EINVAL too). */
-	if (addr_not_unicast(ip->family, ip->ip) || ip_equal(ip->ip, unspecified, ip->family))
+	if (addr_not_unicast(ip->family, ip->ip) || ip_unspecified(ip->ip, ip->family))
 		return -EINVAL;
 	for (uint32_t i = 0; i < s->addr_count; i++)
 		if (s->addrs[i].family == ip->family && ip_equal(s->addrs[i].ip, ip->ip, ip->family))

@@ -214,14 +214,13 @@ void table_free(synack_stack *s, table *tb)
 synack_listener *listener_lookup(const synack_stack *s, const tuple *t)
 {
 	synack_listener *wild = NULL;
-	static const uint8_t any[16];
 
 	for (synack_listener *l = s->listeners[t->lport % LISTEN_HASH_SIZE]; l; l = l->hash_next) {
 		if (l->addr.port != t->lport || l->addr.family != t->family)
 			continue;
 		if (ip_equal(l->addr.ip, t->laddr, t->family))
 			return l;
-		if (ip_equal(l->addr.ip, any, t->family))
+		if (ip_unspecified(l->addr.ip, t->family))
 			wild = l;
 	}
 	return wild;
