@@ -135,15 +135,6 @@ static void usage(FILE *f)
 
 #define usage_error(...) cli_usage_error("serve", __VA_ARGS__)
 
-/* A multicast or broadcast address: a TCP listener there would never see a
- * segment (Linux's bind() refuses it with EADDRNOTAVAIL). */
-static bool addr_group(const synack_addr *a)
-{
-	if (a->family == SYNACK_AF_INET)
-		return (a->ip[0] & 0xf0) == 0xe0 || !memcmp(a->ip, "\xff\xff\xff\xff", 4);
-	return a->ip[0] == 0xff;
-}
-
 static int parse_app(const char *v, enum app *out)
 {
 	for (size_t i = 0; i < sizeof app_names / sizeof app_names[0]; i++)
@@ -178,7 +169,7 @@ static int parse_valued(struct serve_opts *o, const char *a, const char *v)
 			return usage_error("too many --listen (%s)", v);
 		if (synack_addr_parse(v, &o->listen[o->n_listen]) || !o->listen[o->n_listen].port)
 			return usage_error("'%s' is not ADDR:PORT", v);
-		if (addr_group(&o->listen[o->n_listen]))
+		if (synack_addr_is_group(&o->listen[o->n_listen]))
 			return usage_error("'%s' is not a unicast address", v);
 		o->n_listen++;
 	} else if (!strcmp(a, "--app")) {

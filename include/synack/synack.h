@@ -82,6 +82,10 @@ int synack_addr_format(const synack_addr *a, bool with_port, char *buf, size_t c
 /* True when the addresses (and ports, when ports is true) are equal. */
 bool synack_addr_equal(const synack_addr *a, const synack_addr *b, bool ports);
 
+/* True for a multicast address or IPv4's limited broadcast: a group of
+ * hosts, never a TCP endpoint (connect and listen refuse them). */
+bool synack_addr_is_group(const synack_addr *a);
+
 /* ------------------------------------------------------------------------ */
 /* States and events                                                         */
 

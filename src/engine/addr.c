@@ -77,6 +77,11 @@ bool synack_addr_equal(const synack_addr *a, const synack_addr *b, bool ports)
 	return a->family == b->family && !memcmp(a->ip, b->ip, n) && (!ports || a->port == b->port);
 }
 
+bool synack_addr_is_group(const synack_addr *a)
+{
+	return addr_not_unicast(a->family, a->ip);
+}
+
 static const char *const rfc_names[SYNACK_STATE_COUNT] = {
 	"CLOSED", "LISTEN", "SYN-SENT", "SYN-RECEIVED", "ESTABLISHED", "FIN-WAIT-1",
 	"FIN-WAIT-2", "CLOSE-WAIT", "CLOSING", "LAST-ACK", "TIME-WAIT",

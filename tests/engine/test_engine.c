@@ -1138,6 +1138,7 @@ static void test_non_unicast_addresses(void **state)
 
 	/* Nor are they a host's own address, nor one to listen on. */
 	assert_int_equal(synack_addr_parse("224.0.0.1:80", &dst), 0);
+	assert_true(synack_addr_is_group(&dst));
 	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
 	assert_int_equal(synack_listen(p.srv, &dst, 4, NULL, &l), -EADDRNOTAVAIL);
 	assert_int_equal(synack_addr_parse("[ff02::1]:80", &dst), 0);
@@ -1155,6 +1156,8 @@ static void test_non_unicast_addresses(void **state)
 	assert_int_equal(synack_listen(bare, &dst, 4, NULL, &l), 0);
 	synack_stack_free(bare);
 	assert_int_equal(synack_addr_parse("0.0.0.0", &dst), 0);
+	assert_false(synack_addr_is_group(&dst));
+	assert_false(synack_addr_is_group(&p.srv_ep));
 	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
 	assert_int_equal(synack_addr_parse("[::]:0", &dst), 0);
 	assert_int_equal(synack_stack_add_address(p.srv, &dst), -EINVAL);
